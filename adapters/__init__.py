@@ -1,0 +1,1 @@
+"""Agency adapters: the shared framework in adapters.core, and one small preset package per agency."""

@@ -1,0 +1,26 @@
+"""The shared adapter framework: configuration, source reading, index, matching, disclosure and server.
+
+An agency is configured entirely by its TOML file; agency packages add only presets (schema, mapping,
+vocabulary) and never need a change here.
+"""
+
+from adapters.core.config import AdapterConfig, load_adapter_config
+from adapters.core.index import MatchIndex
+from adapters.core.matching import MatchResult, match
+from adapters.core.preset import AgencyPreset
+from adapters.core.records import SeedEvent, SeedPerson
+from adapters.core.server import AdapterServicer, build_index, create_server
+
+__all__ = [
+    "AdapterConfig",
+    "AdapterServicer",
+    "AgencyPreset",
+    "MatchIndex",
+    "MatchResult",
+    "SeedEvent",
+    "SeedPerson",
+    "build_index",
+    "create_server",
+    "load_adapter_config",
+    "match",
+]

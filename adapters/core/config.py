@@ -1,0 +1,168 @@
+"""An adapter's configuration: one TOML file per agency (see adapters/<agency>/adapter.toml)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from lateral.config import ConfigError, Frozen, load_model
+
+PERSON_FIELDS = (
+    "record_key",
+    "given_names",
+    "family_name",
+    "date_of_birth",
+    "gender",
+    "address",
+    "postcode",
+    "uprn",
+    "nhs_number",
+    "restricted",
+    "watermark",
+)
+ALIAS_FIELDS = ("record_key", "given_names", "family_name")
+EVENT_FIELDS = (
+    "record_key",
+    "activity_date",
+    "category",
+    "restricted",
+    "contact_name",
+    "contact_role",
+    "contact_phone",
+    "contact_email",
+    "watermark",
+)
+GenderName = Literal["female", "male", "other", "not_known"]
+_SLUG = r"^[a-z][a-z0-9-]{0,62}$"
+
+
+class AgencySection(Frozen):
+    id: str = Field(pattern=_SLUG, description="Short id used in DSA clauses and results, e.g. 'police'.")
+    name: str = Field(min_length=1, max_length=120, description="The name MASH staff see.")
+
+
+class ServerSection(Frozen):
+    listen: str = "127.0.0.1:50061"
+
+
+class SourceSection(Frozen):
+    url: str = Field(min_length=1, description="SQLAlchemy URL of the agency's own database.")
+
+    @model_validator(mode="after")
+    def _parses(self) -> Self:
+        try:
+            make_url(self.url)
+        except ArgumentError:
+            raise ValueError("url is not a valid SQLAlchemy database URL") from None
+        return self
+
+
+class TableMapping(Frozen):
+    """Either a SQL query whose result columns carry the canonical names, or a table and a column map."""
+
+    query: str | None = None
+    table: str | None = None
+    columns: dict[str, str] = Field(default_factory=dict)
+
+    def _check(self, allowed: tuple[str, ...], required: tuple[str, ...]) -> None:
+        if (self.query is None) == (self.table is None):
+            raise ValueError("give either 'query' or 'table' (with 'columns'), not both or neither")
+        if self.query is not None and self.columns:
+            raise ValueError("'columns' goes with 'table'; a query names its columns with AS")
+        unknown = sorted(set(self.columns) - set(allowed))
+        if unknown:
+            raise ValueError(f"unknown canonical column(s) {unknown}; allowed: {list(allowed)}")
+        missing = [c for c in required if self.table is not None and c not in self.columns]
+        if missing:
+            raise ValueError(f"columns must map {missing}")
+
+
+class PeopleMapping(TableMapping):
+    @model_validator(mode="after")
+    def _valid(self) -> Self:
+        self._check(PERSON_FIELDS, ("record_key", "given_names", "family_name"))
+        return self
+
+
+class AliasMapping(TableMapping):
+    @model_validator(mode="after")
+    def _valid(self) -> Self:
+        self._check(ALIAS_FIELDS, ALIAS_FIELDS)
+        return self
+
+
+class EventMapping(TableMapping):
+    @model_validator(mode="after")
+    def _valid(self) -> Self:
+        self._check(EVENT_FIELDS, ("record_key", "activity_date", "category"))
+        return self
+
+
+class MappingSection(Frozen):
+    people: PeopleMapping
+    events: EventMapping
+    aliases: AliasMapping | None = None
+    # The agency's own gender codes (e.g. "M", "F", "U") to Lateral's.
+    gender: dict[str, GenderName] = Field(default_factory=dict)
+    # Values of a 'restricted' column that mean restricted (besides true and 1).
+    restricted_values: list[str] = Field(default_factory=lambda: ["Y", "YES", "TRUE", "1"])
+
+
+class ContactSection(Frozen):
+    name: str = Field(min_length=1)
+    role: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+class AdapterConfig(Frozen):
+    agency: AgencySection
+    server: ServerSection = ServerSection()
+    source: SourceSection
+    mapping: MappingSection
+    # The agency's own activity codes to the categories it reports, e.g. "DA" = "domestic-abuse".
+    vocabulary: dict[str, str] = Field(min_length=1)
+    # The safeguarding contact given when no activity names a more specific one.
+    contact: ContactSection
+
+    @field_validator("vocabulary")
+    @classmethod
+    def _vocabulary_slugs(cls, vocabulary: dict[str, str]) -> dict[str, str]:
+        bad = sorted(code for code, category in vocabulary.items() if not re.match(_SLUG, category))
+        if bad:
+            raise ValueError(f"categories must be lower-case slugs like 'missing-person' (codes {bad})")
+        return vocabulary
+
+    @property
+    def categories(self) -> list[str]:
+        """The distinct categories this agency reports, sorted."""
+        return sorted(set(self.vocabulary.values()))
+
+
+def _resolve_sqlite(url: str, base: Path) -> str:
+    """A relative SQLite path in a config file means relative to that file, not to the current directory."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return url
+    if parsed.database.startswith("file:") or Path(parsed.database).is_absolute():
+        return url
+    return parsed.set(database=str((base / parsed.database).resolve())).render_as_string(hide_password=False)
+
+
+def load_adapter_config(path: Path) -> AdapterConfig:
+    """Loads and validates an adapter configuration file.
+
+    Raises:
+        ConfigError: naming the file, the key and the problem.
+    """
+    config = load_model(AdapterConfig, path)
+    url = _resolve_sqlite(config.source.url, path.parent)
+    return config.model_copy(update={"source": SourceSection(url=url)})
+
+
+__all__ = ["AdapterConfig", "ConfigError", "load_adapter_config"]

@@ -1,0 +1,87 @@
+"""Asking every agency at once on long-lived channels, each call bounded by the caller's deadline.
+
+An agency that is down, failing or slow becomes a row with its status; it never fails the check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+
+import grpc
+
+from broker.config import AgencyEndpoint
+from lateral.rpc import insecure_channel
+from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
+
+log = logging.getLogger(__name__)
+
+# Codes that mean the agency is there but would not answer this request.
+_TIMEOUT_CODES = {grpc.StatusCode.DEADLINE_EXCEEDED}
+
+
+class AgencyClient:
+    """One agency's adapter, reached over one long-lived channel."""
+
+    def __init__(self, endpoint: AgencyEndpoint) -> None:
+        self.endpoint = endpoint
+        self._channel = insecure_channel(endpoint.address)
+        self._stub = adapter_pb2_grpc.AgencyAdapterStub(self._channel)
+
+    def _row(
+        self, finding: common_pb2.Finding, code: grpc.StatusCode, detail: str, started: float
+    ) -> common_pb2.AgencyResult:
+        return common_pb2.AgencyResult(
+            agency_id=self.endpoint.id,
+            agency_name=self.endpoint.name,
+            finding=finding,
+            status=common_pb2.AgencyStatus(
+                code=code.name, detail=detail, elapsed_ms=int((time.perf_counter() - started) * 1000)
+            ),
+        )
+
+    async def match(self, request: adapter_pb2.MatchRequest, timeout: float) -> common_pb2.AgencyResult:
+        """Asks the agency, never raising: failures become UNAVAILABLE or TIMEOUT rows."""
+        started = time.perf_counter()
+        try:
+            # The per-call timeout is the deadline the adapter sees; the outer guard covers a channel stuck
+            # before the call starts.
+            response = await asyncio.wait_for(self._stub.Match(request, timeout=timeout), timeout + 0.1)
+        except grpc.aio.AioRpcError as error:
+            code = error.code()
+            if code in _TIMEOUT_CODES:
+                outcome, detail = common_pb2.OUTCOME_TIMEOUT, f"no answer within {timeout * 1000:.0f} ms"
+            else:
+                outcome, detail = common_pb2.OUTCOME_UNAVAILABLE, f"the agency's adapter answered {code.name}"
+            log.warning("check %s: %s %s", request.check_id, self.endpoint.id, code.name)
+            return self._row(common_pb2.Finding(outcome=outcome), code, detail, started)
+        except TimeoutError:
+            log.warning("check %s: %s timed out", request.check_id, self.endpoint.id)
+            return self._row(
+                common_pb2.Finding(outcome=common_pb2.OUTCOME_TIMEOUT),
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"no answer within {timeout * 1000:.0f} ms",
+                started,
+            )
+        return self._row(response.finding, grpc.StatusCode.OK, "", started)
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+
+class FanOut:
+    """The clients of every configured agency, in configuration order."""
+
+    def __init__(self, endpoints: Sequence[AgencyEndpoint]) -> None:
+        self.clients = [AgencyClient(e) for e in endpoints]
+
+    async def ask_all(
+        self, request: adapter_pb2.MatchRequest, timeout: float
+    ) -> list[common_pb2.AgencyResult]:
+        """Asks every agency concurrently; one row per agency, in configuration order."""
+        return list(await asyncio.gather(*(c.match(request, timeout) for c in self.clients)))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(c.close() for c in self.clients))

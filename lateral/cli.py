@@ -1,0 +1,346 @@
+"""The `lateral` command: run the broker and adapters, make checks, dry-run matching, run the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import click
+import grpc
+from google.protobuf import json_format
+from rich.console import Console
+from rich.progress import Progress
+
+from lateral import __version__
+from lateral.config import ConfigError
+from lateral.rpc import InsecureNotAllowedError
+
+DEFAULT_BROKER = "127.0.0.1:50051"
+INSECURE_HELP = "Use plaintext gRPC with no authentication. Development only: never with real data."
+
+err_console = Console(stderr=True)
+
+
+class _Server(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self, grace: float | None) -> Any: ...
+
+
+def _fail(message: str, code: int = 1) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+async def _serve(create: Callable[[], Awaitable[tuple[_Server, int]]], what: str, host: str) -> None:
+    server, port = await create()
+    await server.start()
+    print(f"{what} listening on {host}:{port}", file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print(f"{what} stopping", file=sys.stderr, flush=True)
+    await server.stop(2.0)
+
+
+def _run(coro: Awaitable[Any]) -> Any:
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except ConfigError as error:
+        _fail(str(error), 2)
+    except InsecureNotAllowedError as error:
+        _fail(str(error), 2)
+    except RuntimeError as error:
+        if "bind" in str(error).lower():
+            _fail(f"cannot listen: {error}. Is another server using the port?", 1)
+        raise
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="lateral")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default=None,
+    help="How much to log (never personal data). Default: info for servers, warning otherwise.",
+)
+@click.pass_context
+def main(ctx: click.Context, log_level: str | None) -> None:
+    """Lateral: ask every partner agency at once whether they know a person, and whom to call.
+
+    \b
+    Start here:  lateral demo        (a whole federation with fictional people)
+    Then:        lateral check --help
+    """
+    ctx.obj = log_level
+    logging.basicConfig(
+        level=(log_level or "warning").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _server_logging() -> None:
+    """Servers log at info unless --log-level said otherwise."""
+    if click.get_current_context().find_root().obj is None:
+        logging.getLogger().setLevel(logging.INFO)
+
+
+# --- broker ---------------------------------------------------------------------------------------------
+
+
+@main.group()
+def broker() -> None:
+    """Run the hub that fans checks out to the agencies."""
+
+
+@broker.command("serve")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), required=True, help="Broker TOML file."
+)
+@click.option("--listen", help="host:port to listen on (overrides the file).")
+@click.option("--insecure-dev", is_flag=True, help=INSECURE_HELP)
+def broker_serve(config_path: Path, listen: str | None, insecure_dev: bool) -> None:
+    """Serve LateralCheck until interrupted."""
+    _server_logging()
+    from broker import create_server, load_broker_config
+
+    try:
+        config = load_broker_config(config_path)
+    except ConfigError as error:
+        _fail(str(error), 2)
+        return
+    address = listen or config.broker.listen
+    _run(
+        _serve(
+            lambda: create_server(config, address, insecure_dev=insecure_dev),
+            "broker",
+            address.rsplit(":", 1)[0],
+        )
+    )
+
+
+# --- adapters -------------------------------------------------------------------------------------------
+
+
+@main.group()
+def adapter() -> None:
+    """Run or try out an agency's adapter against the agency's own database."""
+
+
+def _load_adapter(config_path: Path) -> Any:
+    from adapters.core import load_adapter_config
+
+    try:
+        return load_adapter_config(config_path)
+    except ConfigError as error:
+        _fail(str(error), 2)
+
+
+@adapter.command("serve")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), required=True, help="Adapter TOML file."
+)
+@click.option("--listen", help="host:port to listen on (overrides the file).")
+@click.option("--insecure-dev", is_flag=True, help=INSECURE_HELP)
+def adapter_serve(config_path: Path, listen: str | None, insecure_dev: bool) -> None:
+    """Build the local index and serve AgencyAdapter until interrupted."""
+    _server_logging()
+    from adapters.core import create_server
+
+    config = _load_adapter(config_path)
+    address = listen or config.server.listen
+    what = f"{config.agency.id} adapter"
+    _run(
+        _serve(
+            lambda: create_server(config, address, insecure_dev=insecure_dev), what, address.rsplit(":", 1)[0]
+        )
+    )
+
+
+@adapter.command("match")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), required=True, help="Adapter TOML file."
+)
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    required=True,
+    help="CSV: query_id, given_name, family_name, date_of_birth, gender, address, postcode, nhs_number.",
+)
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="CSV to write: query_id, outcome, record_key, score.",
+)
+@click.option("--explain", is_flag=True, help="Add a column saying why each query matched or not.")
+def adapter_match(config_path: Path, input_path: Path, output_path: Path, explain: bool) -> None:
+    """Dry-run matching locally: no broker, nothing leaves the agency.
+
+    Record keys and scores appear in the output because it stays with the agency admin.
+    """
+    from adapters.core import build_index
+    from adapters.core.dryrun import count_rows, dry_run
+
+    config = _load_adapter(config_path)
+    try:
+        with err_console.status("Reading the agency database and building the index..."):
+            index = build_index(config)
+        with Progress(console=err_console, transient=True) as progress:
+            task = progress.add_task("Matching", total=count_rows(input_path))
+            outcomes = dry_run(
+                config,
+                input_path,
+                output_path,
+                explain=explain,
+                index=index,
+                advance=lambda: progress.advance(task),
+            )
+    except ConfigError as error:
+        _fail(str(error), 2)
+        return
+    summary = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items()))
+    err_console.print(f"{sum(outcomes.values())} queries matched ({summary or 'none'}); wrote {output_path}")
+
+
+# --- checks ---------------------------------------------------------------------------------------------
+
+
+@main.command("check")
+@click.option(
+    "--given-name", "given_names", multiple=True, required=True, help="Given name; repeat for several."
+)
+@click.option("--family-name", required=True, help="Family name (surname).")
+@click.option("--dob", default="", help="Date of birth, YYYY-MM-DD.")
+@click.option("--gender", type=click.Choice(["female", "male", "other", "not-known"]), default=None)
+@click.option("--postcode", default="", help="Full UK postcode, e.g. 'NT1 4QT'.")
+@click.option("--address", default="", help="First line of the address.")
+@click.option("--nhs-number", default="", help="NHS number (10 digits).")
+@click.option(
+    "--purpose", required=True, help="Purpose from the data-sharing agreement, e.g. child-safeguarding."
+)
+@click.option("--justification", default="", help="Why this check is needed (required by most purposes).")
+@click.option("--case-ref", default="", help="Your case or referral reference.")
+@click.option(
+    "--broker",
+    "broker_address",
+    envvar="LATERAL_BROKER",
+    default=DEFAULT_BROKER,
+    show_default=True,
+    help="The broker's host:port (or set LATERAL_BROKER).",
+)
+@click.option(
+    "--timeout", type=click.FloatRange(0.1, 60), default=5.0, show_default=True, help="Seconds to wait."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON instead of a table.")
+@click.option("--insecure-dev", is_flag=True, help=INSECURE_HELP)
+def check_command(
+    given_names: tuple[str, ...],
+    family_name: str,
+    dob: str,
+    gender: str | None,
+    postcode: str,
+    address: str,
+    nhs_number: str,
+    purpose: str,
+    justification: str,
+    case_ref: str,
+    broker_address: str,
+    timeout: float,
+    as_json: bool,
+    insecure_dev: bool,
+) -> None:
+    """Ask every partner agency whether they know a person.
+
+    \b
+    Example:
+      lateral check --given-name Jayden --family-name Clarke --dob 2012-03-14 \\
+        --purpose child-safeguarding --justification "School referral" --case-ref MASH-0142
+
+    Each agency answers Known (with its latest activity and whom to call), Not known, Possible match (add the
+    details it names), Withheld (call the agency), or Unavailable / No answer in time.
+    """
+    from lateral.client import build_request, check
+    from lateral.errors import field_violations
+    from lateral.render import render_check
+    from lateral.rpc import warn_insecure
+
+    if not insecure_dev:
+        _fail(
+            "the broker connection has no TLS configuration; pass --insecure-dev on a development machine",
+            2,
+        )
+    warn_insecure("client")
+    request = build_request(
+        given_names=list(given_names),
+        family_name=family_name,
+        date_of_birth=dob,
+        gender=gender or "",
+        postcode=postcode,
+        address=address,
+        nhs_number=nhs_number,
+        purpose=purpose,
+        justification=justification,
+        case_ref=case_ref,
+    )
+    try:
+        response = asyncio.run(check(broker_address, request, timeout=timeout))
+    except grpc.aio.AioRpcError as error:
+        violations = field_violations(error)
+        if error.code() == grpc.StatusCode.INVALID_ARGUMENT and violations:
+            err_console.print("[bold red]The check was not made:[/] please correct these details.")
+            for v in violations:
+                err_console.print(f"  {v.field}: {v.description}", highlight=False)
+            sys.exit(2)
+        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+            _fail(f"cannot reach the broker at {broker_address} ({error.code().name}). Is it running?", 3)
+        _fail(f"the broker answered {error.code().name}: {error.details()}", 3)
+        return
+    if as_json:
+        click.echo(
+            json.dumps(json_format.MessageToDict(response, preserving_proto_field_name=True), indent=2)
+        )
+    else:
+        render_check(response, Console())
+
+
+# --- demo -----------------------------------------------------------------------------------------------
+
+
+@main.command("demo")
+@click.option(
+    "--workdir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("lateral-demo"),
+    show_default=True,
+    help="Folder for the demo's databases and configuration files.",
+)
+@click.option(
+    "--broker-port",
+    type=click.IntRange(0, 65535),
+    default=50051,
+    show_default=True,
+    help="Port for the broker (0 picks a free one).",
+)
+@click.option(
+    "--smoke", is_flag=True, help="Run a few checks, print them and exit (0 when all is as expected)."
+)
+def demo(workdir: Path, broker_port: int, smoke: bool) -> None:
+    """Start a whole federation on this machine with fictional people, and show a check.
+
+    Creates four agency databases (SQLite) in --workdir, starts the police, fire, NHS and social care adapters
+    and the broker on 127.0.0.1 (plaintext, development only), and runs until Ctrl-C.
+    """
+    from lateral.demo import run_demo
+
+    sys.exit(_run(run_demo(workdir, smoke=smoke, broker_port=broker_port, console=Console())))

@@ -1,0 +1,104 @@
+"""A whole federation on this machine: four agency databases, their adapters and a broker, all in one
+process. The demo runs it; integration tests use it too."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import tomli_w
+
+from adapters.core.config import load_adapter_config
+from adapters.core.server import create_server as create_adapter_server
+from adapters.presets import PRESETS
+from broker.config import load_broker_config
+from broker.server import BrokerServer
+from broker.server import create_server as create_broker_server
+from lateral.demo.people import seed_people
+
+PURPOSES: list[dict[str, Any]] = [
+    {
+        "id": "child-safeguarding",
+        "description": "Child safeguarding: MASH triage, strategy discussion or s47 enquiry "
+        "(Children Act 1989)",
+        "requires_case_ref": True,
+        "requires_justification": True,
+    },
+    {
+        "id": "adult-safeguarding",
+        "description": "Adult safeguarding: s42 enquiry (Care Act 2014)",
+        "requires_case_ref": True,
+        "requires_justification": True,
+    },
+]
+
+
+def prepare(workdir: Path, today: dt.date | None = None) -> dict[str, Path]:
+    """Creates each agency's database (afresh) and adapter configuration in workdir.
+
+    Returns:
+        The configuration file of each agency, by agency id.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    configs = {}
+    for agency, preset in PRESETS.items():
+        database = workdir / f"{agency}.db"
+        preset.create_database(f"sqlite:///{database}", seed_people(agency, today))
+        configs[agency] = workdir / f"{agency}.toml"
+        preset.write_config(configs[agency], url=f"sqlite:///{database.name}", listen="127.0.0.1:0")
+    return configs
+
+
+def write_broker_config(path: Path, agencies: dict[str, tuple[str, str]], listen: str) -> None:
+    """Writes a broker configuration for agencies given as id -> (name, address)."""
+    data = {
+        "broker": {"listen": listen, "default_deadline_ms": 3000, "max_agency_timeout_ms": 2500},
+        "review": {"min_agencies": 2, "window_days": 365},
+        "purposes": PURPOSES,
+        "agencies": [{"id": i, "name": name, "address": address} for i, (name, address) in agencies.items()],
+    }
+    path.write_text(tomli_w.dumps(data))
+
+
+@dataclass
+class Federation:
+    """Running servers: stop() shuts every one down."""
+
+    workdir: Path
+    broker: BrokerServer
+    broker_port: int
+    adapters: dict[str, tuple[grpc.aio.Server, int]] = field(default_factory=dict)
+
+    @property
+    def broker_address(self) -> str:
+        return f"127.0.0.1:{self.broker_port}"
+
+    async def stop(self) -> None:
+        await self.broker.stop(grace=1.0)
+        await asyncio.gather(*(server.stop(grace=1.0) for server, _ in self.adapters.values()))
+
+
+async def start_federation(workdir: Path, *, broker_listen: str = "127.0.0.1:0") -> Federation:
+    """Prepares the databases and starts four adapters and a broker on 127.0.0.1 (plaintext, development)."""
+    configs = await asyncio.to_thread(prepare, workdir)
+    adapters: dict[str, tuple[grpc.aio.Server, int]] = {}
+    endpoints: dict[str, tuple[str, str]] = {}
+    try:
+        for agency, path in configs.items():
+            config = load_adapter_config(path)
+            server, port = await create_adapter_server(config, "127.0.0.1:0", insecure_dev=True)
+            await server.start()
+            adapters[agency] = (server, port)
+            endpoints[agency] = (config.agency.name, f"127.0.0.1:{port}")
+        broker_path = workdir / "broker.toml"
+        write_broker_config(broker_path, endpoints, broker_listen)
+        broker, broker_port = await create_broker_server(load_broker_config(broker_path), insecure_dev=True)
+        await broker.start()
+    except BaseException:
+        await asyncio.gather(*(server.stop(None) for server, _ in adapters.values()))
+        raise
+    return Federation(workdir, broker, broker_port, adapters)

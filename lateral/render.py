@@ -1,0 +1,85 @@
+"""Rendering a check's answer for people: a table per agency and a plain-words summary."""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from protos.lateral.v1 import broker_pb2, common_pb2
+
+OUTCOME_WORDS = {
+    common_pb2.OUTCOME_KNOWN: ("Known", "bold red"),
+    common_pb2.OUTCOME_NOT_KNOWN: ("Not known", "green"),
+    common_pb2.OUTCOME_POSSIBLE: ("Possible match", "yellow"),
+    common_pb2.OUTCOME_WITHHELD: ("Withheld", "bold magenta"),
+    common_pb2.OUTCOME_DENIED: ("Not permitted", "dim"),
+    common_pb2.OUTCOME_UNAVAILABLE: ("Unavailable", "bold yellow"),
+    common_pb2.OUTCOME_TIMEOUT: ("No answer in time", "bold yellow"),
+}
+ATTRIBUTE_WORDS = {
+    common_pb2.ATTRIBUTE_GIVEN_NAMES: "given names",
+    common_pb2.ATTRIBUTE_FAMILY_NAME: "family name",
+    common_pb2.ATTRIBUTE_DATE_OF_BIRTH: "date of birth",
+    common_pb2.ATTRIBUTE_GENDER: "gender",
+    common_pb2.ATTRIBUTE_POSTCODE: "postcode",
+    common_pb2.ATTRIBUTE_ADDRESS: "address",
+    common_pb2.ATTRIBUTE_NHS_NUMBER: "NHS number",
+    common_pb2.ATTRIBUTE_OTHER_NAMES: "other names",
+}
+
+
+def _what(finding: common_pb2.Finding, status: common_pb2.AgencyStatus) -> str:
+    outcome = finding.outcome
+    if outcome == common_pb2.OUTCOME_KNOWN:
+        if not finding.latest_activity_date:
+            return "Record held, no activity reported"
+        cats = ", ".join(finding.categories)
+        return f"Latest {finding.latest_activity_date} ({finding.activity_count} in all): {cats}"
+    if outcome == common_pb2.OUTCOME_NOT_KNOWN:
+        return "No activity reported"
+    if outcome == common_pb2.OUTCOME_POSSIBLE:
+        extra = ", ".join(ATTRIBUTE_WORDS[a] for a in finding.resolving_attributes)
+        return (
+            f"Could be this person: add {extra} to decide"
+            if extra
+            else "Could be this person: call to confirm"
+        )
+    if outcome == common_pb2.OUTCOME_WITHHELD:
+        return "The agency restricts this record: call its safeguarding contact"
+    if outcome == common_pb2.OUTCOME_DENIED:
+        return "The data-sharing agreement does not permit this check of this agency"
+    return f"Ask again later or call the agency ({status.detail})"
+
+
+def _contact(contact: common_pb2.Contact) -> str:
+    parts = [contact.name + (f", {contact.role}" if contact.role else ""), contact.phone, contact.email]
+    return "\n".join(p for p in parts if p)
+
+
+def render_check(response: broker_pb2.CheckResponse, console: Console) -> None:
+    """Prints the answer as a table with one row per agency, then the summary."""
+    table = Table(title=f"Lateral check {response.check_id}", show_lines=True, expand=True)
+    table.add_column("Agency", style="bold", ratio=2)
+    table.add_column("Outcome", ratio=2)
+    table.add_column("What they hold", ratio=4)
+    table.add_column("Whom to call", ratio=3)
+    for row in response.results:
+        words, style = OUTCOME_WORDS.get(row.finding.outcome, ("Unknown", ""))
+        table.add_row(
+            row.agency_name,
+            Text(words, style=style),
+            _what(row.finding, row.status),
+            _contact(row.finding.contact),
+        )
+    console.print(table)
+    summary = (
+        f"Known to {response.agencies_with_activity} of {len(response.results)} agencies with activity; "
+        f"{response.agencies_with_recent_activity} within the last {response.review_window_days} days."
+    )
+    if response.review_required:
+        reasons = "\n".join(f"- {r.description}" for r in response.review_reasons)
+        console.print(Panel(Group(Text(summary), Text(reasons)), title="REVIEW REQUIRED", style="bold red"))
+    else:
+        console.print(summary)

@@ -1,0 +1,70 @@
+"""gRPC server plumbing shared by the broker and the adapters: options, standard services, binding."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+log = logging.getLogger(__name__)
+
+# so_reuseport=0: two servers on port 0 must never share a port and steal each other's calls.
+SERVER_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.so_reuseport", 0),
+    ("grpc.max_receive_message_length", 256 * 1024),
+]
+
+CHANNEL_OPTIONS: list[tuple[str, int]] = [
+    ("grpc.max_receive_message_length", 256 * 1024),
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+]
+
+INSECURE_WARNING = (
+    "WARNING: --insecure-dev: this {what} uses PLAINTEXT gRPC with no authentication. "
+    "Never use it with real data or outside a developer's machine."
+)
+
+
+class InsecureNotAllowedError(Exception):
+    """Plaintext was asked for without the explicit development flag."""
+
+
+def warn_insecure(what: str) -> None:
+    """Prints the plaintext warning loudly on stderr, whatever the log level."""
+    print(INSECURE_WARNING.format(what=what), file=sys.stderr, flush=True)
+
+
+def add_standard_services(server: grpc.aio.Server, service_names: Iterable[str]) -> health.HealthServicer:
+    """Registers health checking and reflection for the given fully qualified service names."""
+    names = list(service_names)
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    for name in [*names, ""]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    return health_servicer
+
+
+def bind(server: grpc.aio.Server, address: str, *, insecure_dev: bool, what: str) -> int:
+    """Binds the server to address and returns the port. TLS arrives with the PKI; until then plaintext
+    needs the explicit development flag."""
+    if not insecure_dev:
+        raise InsecureNotAllowedError(
+            f"the {what} has no TLS configuration; pass --insecure-dev to run it in plaintext on a "
+            "developer's machine"
+        )
+    warn_insecure(what)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"could not bind the {what} to {address}")
+    return port
+
+
+def insecure_channel(target: str) -> grpc.aio.Channel:
+    """A long-lived plaintext channel (development only; TLS channels arrive with the PKI)."""
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)

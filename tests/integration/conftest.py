@@ -1,0 +1,99 @@
+"""Fixtures that start real servers on 127.0.0.1 with real SQLite databases."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from lateral.demo import Federation, start_federation
+from lateral.rpc import insecure_channel
+from protos.lateral.v1 import broker_pb2_grpc
+
+if TYPE_CHECKING:
+    from protos.lateral.v1.broker_pb2_grpc import LateralCheckAsyncStub
+
+pytestmark = pytest.mark.integration
+
+LATERAL = [sys.executable, "-m", "lateral"]
+
+
+@pytest.fixture
+async def federation(tmp_path: Path) -> AsyncIterator[Federation]:
+    fed = await start_federation(tmp_path)
+    yield fed
+    await fed.stop()
+
+
+@pytest.fixture
+async def broker_stub(federation: Federation) -> AsyncIterator[LateralCheckAsyncStub]:
+    async with insecure_channel(federation.broker_address) as channel:
+        yield broker_pb2_grpc.LateralCheckStub(channel)
+
+
+class AdapterProcess:
+    """`lateral adapter serve` in its own process, on a port it picked."""
+
+    def __init__(self, config: Path) -> None:
+        self.proc = subprocess.Popen(
+            [
+                *LATERAL,
+                "adapter",
+                "serve",
+                "--config",
+                str(config),
+                "--listen",
+                "127.0.0.1:0",
+                "--insecure-dev",
+            ],
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.port = 0
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line)
+            if " listening on " in line:
+                self.port = int(line.rsplit(":", 1)[1])
+                self._ready.set()
+        self._ready.set()
+
+    def wait_ready(self, timeout: float = 30) -> int:
+        if not self._ready.wait(timeout) or not self.port:
+            raise RuntimeError("adapter did not start:\n" + "".join(self.lines))
+        return self.port
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+        self.proc.wait(10)
+
+
+@pytest.fixture
+def adapter_processes(tmp_path: Path) -> Iterator[dict[str, AdapterProcess]]:
+    from lateral.demo.federation import prepare
+
+    configs = prepare(tmp_path)
+    procs = {agency: AdapterProcess(path) for agency, path in configs.items()}
+    try:
+        for proc in procs.values():
+            proc.wait_ready()
+        yield procs
+    finally:
+        for proc in procs.values():
+            proc.stop()

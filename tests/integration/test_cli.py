@@ -1,0 +1,195 @@
+"""The `lateral` command as people run it: in its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from lateral.demo import Federation
+from lateral.demo.federation import prepare
+from lateral.demo.people import nhs_number
+from tests.integration.conftest import LATERAL
+
+
+async def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
+    """Runs lateral without blocking the event loop (the servers under test share it)."""
+    proc = await asyncio.create_subprocess_exec(
+        *LATERAL,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},  # rich wraps cells at a terminal's width
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+JAYDEN = [
+    "--given-name",
+    "Jayden",
+    "--family-name",
+    "Clarke",
+    "--dob",
+    "2012-03-14",
+    "--purpose",
+    "child-safeguarding",
+    "--justification",
+    "School referral",
+    "--case-ref",
+    "MASH-0142",
+]
+
+
+async def test_check_prints_json(federation: Federation) -> None:
+    code, out, err = await run(
+        "check", *JAYDEN, "--broker", federation.broker_address, "--insecure-dev", "--json"
+    )
+    assert code == 0, err
+    answer = json.loads(out)
+    assert {r["agency_id"]: r["finding"]["outcome"] for r in answer["results"]} == {
+        "police": "OUTCOME_KNOWN",
+        "fire": "OUTCOME_NOT_KNOWN",
+        "nhs": "OUTCOME_KNOWN",
+        "socialcare": "OUTCOME_KNOWN",
+    }
+    assert answer["review_required"] is True
+    assert "PLAINTEXT" in err
+
+
+async def test_check_prints_a_table_a_person_can_read(federation: Federation) -> None:
+    code, out, err = await run("check", *JAYDEN, "--broker", federation.broker_address, "--insecure-dev")
+    assert code == 0, err
+    for text in (
+        "Northshire Police",
+        "Known",
+        "Not known",
+        "REVIEW REQUIRED",
+        "01632 960101",
+        "missing-person",
+    ):
+        assert text in out
+
+
+async def test_check_with_invalid_details_lists_each_field(federation: Federation) -> None:
+    args = [a if a != "2012-03-14" else "2012-02-30" for a in JAYDEN]
+    code, out, err = await run(
+        "check", *args, "--nhs-number", "123", "--broker", federation.broker_address, "--insecure-dev"
+    )
+    assert code == 2
+    assert "subject.date_of_birth: is not a real calendar date" in err
+    assert "subject.nhs_number: must be 10 digits with a valid check digit" in err
+    assert out == ""
+
+
+async def test_check_without_a_broker_says_so() -> None:
+    code, _, err = await run("check", *JAYDEN, "--broker", "127.0.0.1:9", "--insecure-dev", "--timeout", "1")
+    assert code == 3
+    assert "cannot reach the broker at 127.0.0.1:9" in err
+
+
+async def test_check_refuses_plaintext_without_the_flag() -> None:
+    code, _, err = await run("check", *JAYDEN)
+    assert code == 2
+    assert "pass --insecure-dev" in err
+
+
+async def test_adapter_serve_reports_config_errors_with_file_and_key(tmp_path: Path) -> None:
+    bad = tmp_path / "police.toml"
+    bad.write_text('[agency]\nid = "police"\n')
+    code, _, err = await run("adapter", "serve", "--config", str(bad), "--insecure-dev")
+    assert code == 2
+    assert f"{bad}: agency.name: Field required" in err
+    assert f"{bad}: source: Field required" in err
+
+
+async def test_adapter_serve_refuses_plaintext_without_the_flag(tmp_path: Path) -> None:
+    configs = await asyncio.to_thread(prepare, tmp_path)
+    code, _, err = await run(
+        "adapter", "serve", "--config", str(configs["police"]), "--listen", "127.0.0.1:0"
+    )
+    assert code == 2
+    assert "the police adapter has no TLS configuration; pass --insecure-dev" in err
+
+
+async def test_adapter_match_dry_run(tmp_path: Path) -> None:
+    configs = await asyncio.to_thread(prepare, tmp_path)
+    queries = tmp_path / "queries.csv"
+    queries.write_text(
+        "query_id,given_name,family_name,date_of_birth,gender,address,postcode,nhs_number\n"
+        "q1,Jayden,Clarke,2012-03-14,male,,NT1 4QT,\n"
+        f"q2,J,Clarke,,,,,{nhs_number('jayden')}\n"
+        "q3,Grace,Adeyemi,2010-06-06,,,,\n"
+        "q4,Jayden,Clarke,,,,,\n"
+        "q5,Jayden,,2012-13-01,,,,\n"
+    )
+    output = tmp_path / "results.csv"
+    code, _, err = await run(
+        "adapter",
+        "match",
+        "--config",
+        str(configs["socialcare"]),
+        "--input",
+        str(queries),
+        "--output",
+        str(output),
+        "--explain",
+    )
+    assert code == 0, err
+    assert "5 queries matched (INVALID 1, KNOWN 2, NOT_KNOWN 1, POSSIBLE 1)" in err
+    with output.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["query_id"], r["outcome"], r["record_key"], r["score"]) for r in rows] == [
+        ("q1", "KNOWN", "1", "0.900"),
+        ("q2", "KNOWN", "1", "1.000"),
+        ("q3", "NOT_KNOWN", "", "0.000"),
+        ("q4", "POSSIBLE", "1", "0.500"),
+        ("q5", "INVALID", "", ""),
+    ]
+    assert rows[4]["explanation"] == "family_name is required; date_of_birth is not a real calendar date"
+    assert rows[0]["explanation"] == "exact: family name, first given name and date of birth"
+
+
+async def test_adapter_match_rejects_unknown_columns(tmp_path: Path) -> None:
+    configs = await asyncio.to_thread(prepare, tmp_path)
+    queries = tmp_path / "queries.csv"
+    queries.write_text("query_id,surname\nq1,Clarke\n")
+    code, _, err = await run(
+        "adapter",
+        "match",
+        "--config",
+        str(configs["police"]),
+        "--input",
+        str(queries),
+        "--output",
+        str(tmp_path / "out.csv"),
+    )
+    assert code == 2
+    assert "unknown column(s) ['surname']" in err
+
+
+def test_demo_smoke(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*LATERAL, "demo", "--smoke", "--workdir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "demo smoke test passed" in result.stdout
+    assert "Federation stopped." in result.stdout
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [
+        "broker.toml",
+        "fire.db",
+        "fire.toml",
+        "nhs.db",
+        "nhs.toml",
+        "police.db",
+        "police.toml",
+        "socialcare.db",
+        "socialcare.toml",
+    ]

@@ -1,0 +1,119 @@
+"""Adapters in their own processes: one killed, one frozen past the deadline. The check still answers on
+time, with a row per agency saying what happened."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from broker import BrokerConfig, create_server
+from broker.config import AgencyEndpoint, BrokerSection
+from lateral.demo.federation import PURPOSES
+from lateral.rpc import insecure_channel
+from policy import Purpose
+from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
+from tests.integration.conftest import AdapterProcess
+
+K, N = common_pb2.OUTCOME_KNOWN, common_pb2.OUTCOME_NOT_KNOWN
+REQUEST = broker_pb2.CheckRequest(
+    subject=common_pb2.Subject(given_names=["Jayden"], family_name="Clarke", date_of_birth="2012-03-14"),
+    purpose="child-safeguarding",
+    justification="School referral",
+    case_ref="MASH-0142",
+)
+
+
+@pytest.fixture
+async def broker_address(adapter_processes: dict[str, AdapterProcess], tmp_path: Path) -> AsyncIterator[str]:
+    config = BrokerConfig(
+        broker=BrokerSection(max_agency_timeout_ms=10_000),
+        purposes=[Purpose(**p) for p in PURPOSES],
+        agencies=[
+            AgencyEndpoint(id=agency, name=agency.title(), address=f"127.0.0.1:{proc.port}")
+            for agency, proc in adapter_processes.items()
+        ],
+    )
+    server, port = await create_server(config, "127.0.0.1:0", insecure_dev=True)
+    await server.start()
+    yield f"127.0.0.1:{port}"
+    await server.stop(None)
+
+
+async def check(address: str, timeout: float) -> tuple[broker_pb2.CheckResponse, float]:
+    async with insecure_channel(address) as channel:
+        started = time.perf_counter()
+        response = await broker_pb2_grpc.LateralCheckStub(channel).Check(REQUEST, timeout=timeout)
+        return response, time.perf_counter() - started
+
+
+def rows(response: broker_pb2.CheckResponse) -> dict[str, tuple[int, str]]:
+    return {r.agency_id: (r.finding.outcome, r.status.code) for r in response.results}
+
+
+async def test_all_up_in_separate_processes(broker_address: str) -> None:
+    response, _ = await check(broker_address, 5)
+    assert rows(response) == {
+        "police": (K, "OK"),
+        "fire": (N, "OK"),
+        "nhs": (K, "OK"),
+        "socialcare": (K, "OK"),
+    }
+
+
+async def test_killed_adapter_is_an_unavailable_row_and_the_rest_answer(
+    broker_address: str, adapter_processes: dict[str, AdapterProcess]
+) -> None:
+    await check(broker_address, 5)  # channels are connected before the kill
+    police = adapter_processes["police"].proc
+    police.send_signal(signal.SIGKILL)
+    police.wait(10)
+    response, _ = await check(broker_address, 5)
+    assert rows(response) == {
+        "police": (common_pb2.OUTCOME_UNAVAILABLE, "UNAVAILABLE"),
+        "fire": (N, "OK"),
+        "nhs": (K, "OK"),
+        "socialcare": (K, "OK"),
+    }
+    row = response.results[0]
+    assert row.status.detail == "the agency's adapter answered UNAVAILABLE"
+    assert row.finding == common_pb2.Finding(outcome=common_pb2.OUTCOME_UNAVAILABLE)
+    # Activity still counts from the agencies that answered.
+    assert (response.agencies_with_activity, response.review_required) == (2, True)
+
+
+async def test_hanging_adapter_is_a_timeout_row_within_the_callers_deadline(
+    broker_address: str, adapter_processes: dict[str, AdapterProcess]
+) -> None:
+    await check(broker_address, 5)
+    adapter_processes["fire"].proc.send_signal(signal.SIGSTOP)  # accepts connections, never answers
+    deadline = 1.5
+    response, elapsed = await check(broker_address, deadline)
+    assert elapsed < deadline
+    assert rows(response) == {
+        "police": (K, "OK"),
+        "fire": (common_pb2.OUTCOME_TIMEOUT, "DEADLINE_EXCEEDED"),
+        "nhs": (K, "OK"),
+        "socialcare": (K, "OK"),
+    }
+    fire = response.results[1]
+    assert fire.status.detail.startswith("no answer within ")
+    assert 1000 <= fire.status.elapsed_ms < deadline * 1000
+    # The other agencies answered promptly, not after the hung one.
+    assert all(r.status.elapsed_ms < 1000 for r in response.results if r.agency_id != "fire")
+
+
+async def test_caller_without_deadline_gets_the_brokers_default(
+    broker_address: str, adapter_processes: dict[str, AdapterProcess]
+) -> None:
+    adapter_processes["nhs"].proc.send_signal(signal.SIGSTOP)
+    async with insecure_channel(broker_address) as channel:
+        started = time.perf_counter()
+        response = await broker_pb2_grpc.LateralCheckStub(channel).Check(REQUEST)
+        elapsed = time.perf_counter() - started
+    # default_deadline_ms 3000 less the 100 ms reserve
+    assert 2.8 <= elapsed < 3.5
+    assert rows(response)["nhs"] == (common_pb2.OUTCOME_TIMEOUT, "DEADLINE_EXCEEDED")

@@ -1,0 +1,168 @@
+"""The whole federation in one process: four adapters and a broker on 127.0.0.1, real SQLite databases."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from lateral.demo import Federation
+from lateral.errors import FieldViolation, field_violations
+from lateral.rpc import insecure_channel
+from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, broker_pb2, common_pb2
+
+if TYPE_CHECKING:
+    from protos.lateral.v1.broker_pb2_grpc import LateralCheckAsyncStub as Stub
+
+K, N = common_pb2.OUTCOME_KNOWN, common_pb2.OUTCOME_NOT_KNOWN
+
+
+def jayden(**overrides: object) -> broker_pb2.CheckRequest:
+    subject = common_pb2.Subject(
+        given_names=["Jayden"],
+        family_name="Clarke",
+        date_of_birth="2012-03-14",
+        address=common_pb2.Address(postcode="NT1 4QT"),
+    )
+    request = broker_pb2.CheckRequest(
+        subject=subject, purpose="child-safeguarding", justification="School referral", case_ref="MASH-0142"
+    )
+    for name, value in overrides.items():
+        if name == "purpose":
+            request.purpose = str(value)
+        elif isinstance(value, list):
+            request.subject.ClearField(name)  # type: ignore[arg-type]
+            getattr(request.subject, name).extend(value)
+        else:
+            setattr(request.subject, name, value)
+    return request
+
+
+async def test_person_known_to_three_agencies_comes_back_known_from_exactly_those(broker_stub: Stub) -> None:
+    response = await broker_stub.Check(jayden(), timeout=5)
+    outcomes = {r.agency_id: r.finding.outcome for r in response.results}
+    assert outcomes == {"police": K, "fire": N, "nhs": K, "socialcare": K}
+    assert [r.status.code for r in response.results] == ["OK"] * 4
+    police = next(r for r in response.results if r.agency_id == "police")
+    today = dt.date.today()
+    assert list(police.finding.categories) == ["missing-person", "child-exploitation"]
+    assert police.finding.latest_activity_date == (today - dt.timedelta(days=20)).isoformat()
+    assert police.finding.activity_count == 2
+    assert police.finding.contact.phone == "01632 960101"
+    assert police.agency_name == "Northshire Police"
+    social = next(r for r in response.results if r.agency_id == "socialcare")
+    assert social.finding.contact.name == "Sam Okafor"  # the allocated worker, not the duty desk
+    assert response.agencies_with_activity == 3
+    assert response.agencies_with_recent_activity == 3
+    assert response.review_required
+    assert [r.rule_id for r in response.review_reasons] == ["multi-agency-activity"]
+    assert len(response.check_id) == 32
+
+
+async def test_old_activity_does_not_trigger_review(broker_stub: Stub) -> None:
+    request = jayden(given_names=["Kacper"], family_name="Nowak", date_of_birth="2008-09-09")
+    request.subject.ClearField("address")
+    response = await broker_stub.Check(request, timeout=5)
+    assert {r.agency_id: r.finding.outcome for r in response.results}["police"] == K
+    assert (response.agencies_with_activity, response.agencies_with_recent_activity) == (1, 0)
+    assert not response.review_required
+    assert list(response.review_reasons) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "violation"),
+    [
+        ({"family_name": ""}, FieldViolation("subject.family_name", "is required")),
+        (
+            {"date_of_birth": "2023-02-30"},
+            FieldViolation("subject.date_of_birth", "is not a real calendar date"),
+        ),
+        (
+            {"date_of_birth": (dt.date.today() + dt.timedelta(days=1)).isoformat()},
+            FieldViolation("subject.date_of_birth", "must not be in the future"),
+        ),
+        (
+            {"family_name": "A" * 10_240},
+            FieldViolation("subject.family_name", "must be at most 100 characters"),
+        ),
+        (
+            {"purpose": "curiosity"},
+            FieldViolation(
+                "purpose",
+                "is not a purpose of this data-sharing agreement "
+                "(known: adult-safeguarding, child-safeguarding)",
+            ),
+        ),
+    ],
+    ids=["missing-family-name", "impossible-date", "future-dob", "10kB-name", "unknown-purpose"],
+)
+async def test_invalid_request_is_refused_with_bad_request_and_no_agency_is_asked(
+    broker_stub: Stub,
+    caplog: pytest.LogCaptureFixture,
+    overrides: dict[str, object],
+    violation: FieldViolation,
+) -> None:
+    caplog.set_level(logging.INFO, logger="adapters.core.server")
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await broker_stub.Check(jayden(**overrides), timeout=5)
+    error = raised.value
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == f"invalid request: {violation.field}"
+    assert field_violations(error) == [violation]
+    assert [r for r in caplog.records if r.name == "adapters.core.server"] == []
+    # The same federation does ask every agency for a valid request: the assertion above can fail.
+    await broker_stub.Check(jayden(), timeout=5)
+    assert len([r for r in caplog.records if r.name == "adapters.core.server"]) == 4
+
+
+async def test_list_agencies(broker_stub: Stub) -> None:
+    response = await broker_stub.ListAgencies(broker_pb2.ListAgenciesRequest(), timeout=5)
+    assert [a.agency_id for a in response.agencies] == ["police", "fire", "nhs", "socialcare"]
+    assert [p.purpose_id for p in response.purposes] == ["child-safeguarding", "adult-safeguarding"]
+
+
+async def test_adapter_describe_reports_its_index_and_nothing_personal(federation: Federation) -> None:
+    _, port = federation.adapters["socialcare"]
+    async with insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = adapter_pb2_grpc.AgencyAdapterStub(channel)
+        info = await stub.Describe(adapter_pb2.DescribeRequest(), timeout=5)
+    assert (info.agency_id, info.agency_name) == ("socialcare", "Northshire Council Social Care")
+    assert (info.record_count, info.person_count, info.activity_count) == (6, 6, 8)
+    assert "s42-enquiry" in info.categories
+    age = dt.datetime.now(dt.UTC) - info.index_built_at.ToDatetime(dt.UTC)
+    assert dt.timedelta(0) <= age < dt.timedelta(minutes=1)
+
+
+async def test_adapter_refuses_an_invalid_subject_itself(federation: Federation) -> None:
+    _, port = federation.adapters["police"]
+    async with insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = adapter_pb2_grpc.AgencyAdapterStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.Match(adapter_pb2.MatchRequest(check_id="x"), timeout=5)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violations(raised.value) == [FieldViolation("subject", "is required")]
+
+
+async def test_health_and_reflection_are_served(federation: Federation) -> None:
+    targets = [("lateral.v1.LateralCheck", federation.broker_address)]
+    targets += [("lateral.v1.AgencyAdapter", f"127.0.0.1:{port}") for _, port in federation.adapters.values()]
+    assert len(targets) == 5
+    for service, address in targets:
+        async with insecure_channel(address) as channel:
+            health: Any = health_pb2_grpc.HealthStub(channel)
+            reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+        def services(address: str = address) -> list[str]:
+            with grpc.insecure_channel(address) as sync_channel:
+                return list(ProtoReflectionDescriptorDatabase(sync_channel).get_services())
+
+        listed = await asyncio.to_thread(services)
+        assert service in listed
+        assert "grpc.health.v1.Health" in listed

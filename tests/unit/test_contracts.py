@@ -1,0 +1,172 @@
+"""What may cross the federation: every field of every response, walked from the descriptors.
+
+A response never carries a demographic field, a local record id or a match score. New fields must be
+added to ALLOWED on purpose, after asking whether they could identify someone.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from protos.lateral.v1 import adapter_pb2, broker_pb2, common_pb2
+
+ROOT = Path(__file__).resolve().parents[2]
+
+RESPONSES: list[Descriptor] = [
+    broker_pb2.CheckResponse.DESCRIPTOR,
+    broker_pb2.ListAgenciesResponse.DESCRIPTOR,
+    adapter_pb2.MatchResponse.DESCRIPTOR,
+    adapter_pb2.DescribeResponse.DESCRIPTOR,
+]
+# Message types that carry someone's identity: they may travel towards an agency, never back.
+IDENTIFYING_TYPES = {
+    common_pb2.Subject.DESCRIPTOR.full_name,
+    common_pb2.PersonName.DESCRIPTOR.full_name,
+    common_pb2.Address.DESCRIPTOR.full_name,
+}
+FORBIDDEN_WORDS = (
+    "given",
+    "family",
+    "surname",
+    "forename",
+    "birth",
+    "dob",
+    "gender",
+    "sex",
+    "address",
+    "postcode",
+    "uprn",
+    "nhs",
+    "record",
+    "score",
+    "key",
+    "subject",
+    "alias",
+    "candidate",
+    "weight",
+    "probability",
+)
+ALLOWED = {
+    "CheckResponse.check_id",
+    "CheckResponse.checked_at",
+    "CheckResponse.checked_at.seconds",
+    "CheckResponse.checked_at.nanos",
+    "CheckResponse.results",
+    "CheckResponse.results.agency_id",
+    "CheckResponse.results.agency_name",
+    "CheckResponse.results.finding",
+    "CheckResponse.results.finding.outcome",
+    "CheckResponse.results.finding.categories",
+    "CheckResponse.results.finding.latest_activity_date",
+    "CheckResponse.results.finding.activity_count",
+    "CheckResponse.results.finding.contact",
+    "CheckResponse.results.finding.contact.name",
+    "CheckResponse.results.finding.contact.role",
+    "CheckResponse.results.finding.contact.phone",
+    "CheckResponse.results.finding.contact.email",
+    "CheckResponse.results.finding.resolving_attributes",
+    "CheckResponse.results.status",
+    "CheckResponse.results.status.code",
+    "CheckResponse.results.status.detail",
+    "CheckResponse.results.status.elapsed_ms",
+    "CheckResponse.agencies_with_activity",
+    "CheckResponse.agencies_with_recent_activity",
+    "CheckResponse.review_window_days",
+    "CheckResponse.review_required",
+    "CheckResponse.review_reasons",
+    "CheckResponse.review_reasons.rule_id",
+    "CheckResponse.review_reasons.description",
+    "ListAgenciesResponse.agencies",
+    "ListAgenciesResponse.agencies.agency_id",
+    "ListAgenciesResponse.agencies.agency_name",
+    "ListAgenciesResponse.purposes",
+    "ListAgenciesResponse.purposes.purpose_id",
+    "ListAgenciesResponse.purposes.description",
+    "ListAgenciesResponse.purposes.requires_case_ref",
+    "ListAgenciesResponse.purposes.requires_justification",
+    "MatchResponse.agency_id",
+    "MatchResponse.finding",
+    "MatchResponse.finding.outcome",
+    "MatchResponse.finding.categories",
+    "MatchResponse.finding.latest_activity_date",
+    "MatchResponse.finding.activity_count",
+    "MatchResponse.finding.contact",
+    "MatchResponse.finding.contact.name",
+    "MatchResponse.finding.contact.role",
+    "MatchResponse.finding.contact.phone",
+    "MatchResponse.finding.contact.email",
+    "MatchResponse.finding.resolving_attributes",
+    "DescribeResponse.agency_id",
+    "DescribeResponse.agency_name",
+    "DescribeResponse.adapter_version",
+    "DescribeResponse.record_count",
+    "DescribeResponse.person_count",
+    "DescribeResponse.activity_count",
+    "DescribeResponse.index_built_at",
+    "DescribeResponse.index_built_at.seconds",
+    "DescribeResponse.index_built_at.nanos",
+    "DescribeResponse.source_watermark",
+    "DescribeResponse.categories",
+}
+# Aggregate counts about the whole index, not about anyone: allowed despite their names.
+AGGREGATES = {"DescribeResponse.record_count", "DescribeResponse.person_count"}
+# The one place an attribute *name* (not value) crosses: what would resolve a POSSIBLE.
+ATTRIBUTE_NAMES = {"resolving_attributes"}
+
+
+def walk(descriptor: Descriptor, path: str, seen: tuple[str, ...] = ()) -> list[tuple[str, FieldDescriptor]]:
+    out = []
+    for field in descriptor.fields:
+        here = f"{path}.{field.name}"
+        out.append((here, field))
+        if field.message_type is not None and field.message_type.full_name not in seen:
+            out += walk(field.message_type, here, (*seen, descriptor.full_name))
+    return out
+
+
+def all_fields() -> list[tuple[str, FieldDescriptor]]:
+    return [f for response in RESPONSES for f in walk(response, response.name)]
+
+
+def test_no_response_embeds_an_identifying_message() -> None:
+    carriers = [
+        p for p, f in all_fields() if f.message_type and f.message_type.full_name in IDENTIFYING_TYPES
+    ]
+    assert carriers == []
+
+
+def test_no_response_field_is_named_like_a_demographic_record_id_or_score() -> None:
+    suspicious = [
+        path
+        for path, field in all_fields()
+        if path not in AGGREGATES
+        and field.name not in ATTRIBUTE_NAMES
+        and any(word in field.name for word in FORBIDDEN_WORDS)
+    ]
+    assert suspicious == []
+
+
+def test_every_response_field_is_reviewed() -> None:
+    paths = {p for p, _ in all_fields()}
+    assert paths - ALLOWED == set(), "new response fields: review them for personal data, then allow them"
+    assert ALLOWED - paths == set(), "ALLOWED lists fields that no longer exist"
+
+
+def test_contact_is_the_only_person_like_message_and_holds_only_work_details() -> None:
+    assert [f.name for f in common_pb2.Contact.DESCRIPTOR.fields] == ["name", "role", "phone", "email"]
+
+
+def test_enums_start_with_unspecified_zero() -> None:
+    for module in (common_pb2, broker_pb2, adapter_pb2):
+        for enum in module.DESCRIPTOR.enum_types_by_name.values():
+            assert enum.values[0].number == 0
+            assert enum.values[0].name.endswith("_UNSPECIFIED")
+
+
+def test_generated_code_is_up_to_date() -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_protos.py"), "--check"], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
