@@ -1,0 +1,19 @@
+# Sourced by scripts/demo and scripts/test: create or reuse the virtualenv and install the project into it.
+# The install is repeated only when pyproject.toml changes. LATERAL_VENV chooses another virtualenv folder.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VENV="${LATERAL_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || { echo "Lateral needs Python 3.11 or newer ($PYTHON is $("$PYTHON" --version 2>&1))" >&2; exit 1; }
+  echo "Creating the virtualenv in $VENV ..." >&2
+  "$PYTHON" -m venv "$VENV"
+fi
+want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ "$(cat "$VENV/.install-stamp" 2>/dev/null)" != "$want" ]; then
+  echo "Installing Lateral and its dependencies into $VENV ..." >&2
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+  echo "$want" > "$VENV/.install-stamp"
+fi
