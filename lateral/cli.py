@@ -7,9 +7,9 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
 import click
 import grpc
@@ -32,15 +32,26 @@ class _Server(Protocol):
     async def stop(self, grace: float | None) -> Any: ...
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False)
     sys.exit(code)
 
 
-async def _serve(create: Callable[[], Awaitable[tuple[_Server, int]]], what: str, host: str) -> None:
+T = TypeVar("T")
+
+
+def _load(loader: Callable[[Path], T], path: Path) -> T:
+    """Loads a configuration file, or exits 2 with the file, key and problem."""
+    try:
+        return loader(path)
+    except ConfigError as error:
+        _fail(str(error), 2)
+
+
+async def _serve(create: Callable[[], Awaitable[tuple[_Server, int]]], what: str, address: str) -> None:
     server, port = await create()
     await server.start()
-    print(f"{what} listening on {host}:{port}", file=sys.stderr, flush=True)
+    print(f"{what} listening on {address.rsplit(':', 1)[0]}:{port}", file=sys.stderr, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -50,17 +61,28 @@ async def _serve(create: Callable[[], Awaitable[tuple[_Server, int]]], what: str
     await server.stop(2.0)
 
 
-def _run(coro: Awaitable[Any]) -> Any:
+def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
-    except ConfigError as error:
+        return asyncio.run(coro)
+    except (ConfigError, InsecureNotAllowedError) as error:
         _fail(str(error), 2)
-    except InsecureNotAllowedError as error:
-        _fail(str(error), 2)
-    except RuntimeError as error:
-        if "bind" in str(error).lower():
-            _fail(f"cannot listen: {error}. Is another server using the port?", 1)
-        raise
+    except OSError as error:
+        _fail(str(error), 1)
+
+
+def _serve_options(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        command = click.option("--insecure-dev", is_flag=True, help=INSECURE_HELP)(command)
+        command = click.option("--listen", help="host:port to listen on (overrides the file).")(command)
+        return click.option(
+            "--config",
+            "config_path",
+            type=click.Path(path_type=Path),
+            required=True,
+            help=f"{what} TOML file.",
+        )(command)
+
+    return decorate
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -102,29 +124,15 @@ def broker() -> None:
 
 
 @broker.command("serve")
-@click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), required=True, help="Broker TOML file."
-)
-@click.option("--listen", help="host:port to listen on (overrides the file).")
-@click.option("--insecure-dev", is_flag=True, help=INSECURE_HELP)
+@_serve_options("Broker")
 def broker_serve(config_path: Path, listen: str | None, insecure_dev: bool) -> None:
     """Serve LateralCheck until interrupted."""
-    _server_logging()
     from broker import create_server, load_broker_config
 
-    try:
-        config = load_broker_config(config_path)
-    except ConfigError as error:
-        _fail(str(error), 2)
-        return
+    _server_logging()
+    config = _load(load_broker_config, config_path)
     address = listen or config.broker.listen
-    _run(
-        _serve(
-            lambda: create_server(config, address, insecure_dev=insecure_dev),
-            "broker",
-            address.rsplit(":", 1)[0],
-        )
-    )
+    _run(_serve(lambda: create_server(config, address, insecure_dev=insecure_dev), "broker", address))
 
 
 # --- adapters -------------------------------------------------------------------------------------------
@@ -135,34 +143,17 @@ def adapter() -> None:
     """Run or try out an agency's adapter against the agency's own database."""
 
 
-def _load_adapter(config_path: Path) -> Any:
-    from adapters.core import load_adapter_config
-
-    try:
-        return load_adapter_config(config_path)
-    except ConfigError as error:
-        _fail(str(error), 2)
-
-
 @adapter.command("serve")
-@click.option(
-    "--config", "config_path", type=click.Path(path_type=Path), required=True, help="Adapter TOML file."
-)
-@click.option("--listen", help="host:port to listen on (overrides the file).")
-@click.option("--insecure-dev", is_flag=True, help=INSECURE_HELP)
+@_serve_options("Adapter")
 def adapter_serve(config_path: Path, listen: str | None, insecure_dev: bool) -> None:
     """Build the local index and serve AgencyAdapter until interrupted."""
-    _server_logging()
-    from adapters.core import create_server
+    from adapters.core import create_server, load_adapter_config
 
-    config = _load_adapter(config_path)
+    _server_logging()
+    config = _load(load_adapter_config, config_path)
     address = listen or config.server.listen
     what = f"{config.agency.id} adapter"
-    _run(
-        _serve(
-            lambda: create_server(config, address, insecure_dev=insecure_dev), what, address.rsplit(":", 1)[0]
-        )
-    )
+    _run(_serve(lambda: create_server(config, address, insecure_dev=insecure_dev), what, address))
 
 
 @adapter.command("match")
@@ -189,10 +180,10 @@ def adapter_match(config_path: Path, input_path: Path, output_path: Path, explai
 
     Record keys and scores appear in the output because it stays with the agency admin.
     """
-    from adapters.core import build_index
+    from adapters.core import build_index, load_adapter_config
     from adapters.core.dryrun import count_rows, dry_run
 
-    config = _load_adapter(config_path)
+    config = _load(load_adapter_config, config_path)
     try:
         with err_console.status("Reading the agency database and building the index..."):
             index = build_index(config)
@@ -208,7 +199,6 @@ def adapter_match(config_path: Path, input_path: Path, output_path: Path, explai
             )
     except ConfigError as error:
         _fail(str(error), 2)
-        return
     summary = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items()))
     err_console.print(f"{sum(outcomes.values())} queries matched ({summary or 'none'}); wrote {output_path}")
 
@@ -305,7 +295,6 @@ def check_command(
         if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             _fail(f"cannot reach the broker at {broker_address} ({error.code().name}). Is it running?", 3)
         _fail(f"the broker answered {error.code().name}: {error.details()}", 3)
-        return
     if as_json:
         click.echo(
             json.dumps(json_format.MessageToDict(response, preserving_proto_field_name=True), indent=2)

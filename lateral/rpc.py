@@ -59,9 +59,10 @@ def bind(server: grpc.aio.Server, address: str, *, insecure_dev: bool, what: str
             "developer's machine"
         )
     warn_insecure(what)
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"could not bind the {what} to {address}")
+    try:
+        port: int = server.add_insecure_port(address)
+    except RuntimeError:  # grpc's way of saying the address is taken or invalid
+        raise OSError(f"the {what} cannot listen on {address}: is another server using it?") from None
     return port
 
 

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -138,6 +138,13 @@ class AdapterConfig(Frozen):
             raise ValueError(f"categories must be lower-case slugs like 'missing-person' (codes {bad})")
         return vocabulary
 
+    # The file this configuration came from, so later errors (reading the source) can name it too.
+    _origin: str = PrivateAttr(default="adapter configuration")
+
+    @property
+    def origin(self) -> str:
+        return self._origin
+
     @property
     def categories(self) -> list[str]:
         """The distinct categories this agency reports, sorted."""
@@ -162,7 +169,9 @@ def load_adapter_config(path: Path) -> AdapterConfig:
     """
     config = load_model(AdapterConfig, path)
     url = _resolve_sqlite(config.source.url, path.parent)
-    return config.model_copy(update={"source": SourceSection(url=url)})
+    resolved = config.model_copy(update={"source": SourceSection(url=url)})
+    resolved._origin = str(path)
+    return resolved
 
 
 __all__ = ["AdapterConfig", "ConfigError", "load_adapter_config"]

@@ -81,17 +81,23 @@ def _statement(mapping: TableMapping) -> sa.Executable:
 
 
 def _rows(
-    conn: sa.Connection, mapping: TableMapping, key: str, required: tuple[str, ...]
+    conn: sa.Connection, mapping: TableMapping, where: str, required: tuple[str, ...]
 ) -> Iterator[sa.RowMapping]:
     try:
         result = conn.execute(_statement(mapping))
+    except sa.exc.DataError:
+        # A conversion error's message can quote a value from a row: say where, never what.
+        raise ConfigError(
+            f"{where}: the source database could not convert a value while running the mapping; "
+            "run the query in your own SQL client to find the row"
+        ) from None
     except sa.exc.DBAPIError as error:
-        # The driver's message quotes SQL, never row values; it is what the admin needs to fix the mapping.
-        raise ConfigError(f"{key}: the source database rejected the mapping: {error.orig}") from None
+        # Syntax and unknown-column errors quote the mapping's SQL, which is what the admin needs to fix it.
+        raise ConfigError(f"{where}: the source database rejected the mapping: {error.orig}") from None
     columns = set(result.keys())
     missing = [c for c in required if c not in columns]
     if missing:
-        raise ConfigError(f"{key}: the result has no column(s) {missing}; name them with AS in the query")
+        raise ConfigError(f"{where}: the result has no column(s) {missing}; name them with AS in the query")
     yield from result.mappings()
 
 
@@ -132,7 +138,10 @@ class _Reader:
     def read_people(self, conn: sa.Connection) -> None:
         genders = self.config.mapping.gender
         for row in _rows(
-            conn, self.config.mapping.people, "mapping.people", ("record_key", "given_names", "family_name")
+            conn,
+            self.config.mapping.people,
+            f"{self.config.origin}: mapping.people",
+            ("record_key", "given_names", "family_name"),
         ):
             key, family = _text(row["record_key"]), _text(row["family_name"])
             if not key or not family:
@@ -162,7 +171,12 @@ class _Reader:
         mapping = self.config.mapping.aliases
         if mapping is None:
             return
-        for row in _rows(conn, mapping, "mapping.aliases", ("record_key", "given_names", "family_name")):
+        for row in _rows(
+            conn,
+            mapping,
+            f"{self.config.origin}: mapping.aliases",
+            ("record_key", "given_names", "family_name"),
+        ):
             key, family = _text(row["record_key"]), _text(row["family_name"])
             if key and family:
                 self.snapshot.aliases.append(
@@ -172,7 +186,10 @@ class _Reader:
     def read_events(self, conn: sa.Connection) -> None:
         vocabulary = self.config.vocabulary
         for row in _rows(
-            conn, self.config.mapping.events, "mapping.events", ("record_key", "activity_date", "category")
+            conn,
+            self.config.mapping.events,
+            f"{self.config.origin}: mapping.events",
+            ("record_key", "activity_date", "category"),
         ):
             key, when = _text(row["record_key"]), parse_date(row["activity_date"])
             if not key or when is None:
@@ -210,7 +227,7 @@ def read_source(config: AdapterConfig) -> SourceSnapshot:
     try:
         engine = sa.create_engine(config.source.url)
     except (sa.exc.ArgumentError, ImportError) as error:
-        raise ConfigError(f"source.url: cannot open the database: {error}") from None
+        raise ConfigError(f"{config.origin}: source.url: cannot open the database: {error}") from None
     reader = _Reader(config)
     try:
         with engine.connect() as conn:
@@ -218,7 +235,7 @@ def read_source(config: AdapterConfig) -> SourceSnapshot:
             reader.read_aliases(conn)
             reader.read_events(conn)
     except sa.exc.OperationalError as error:
-        raise ConfigError(f"source.url: cannot read the database: {error.orig}") from None
+        raise ConfigError(f"{config.origin}: source.url: cannot read the database: {error.orig}") from None
     finally:
         engine.dispose()
     for reason, count in reader.snapshot.skipped.items():

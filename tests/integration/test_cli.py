@@ -6,6 +6,7 @@ import asyncio
 import csv
 import json
 import os
+import socket
 import subprocess
 from pathlib import Path
 
@@ -193,3 +194,22 @@ def test_demo_smoke(tmp_path: Path) -> None:
         "socialcare.db",
         "socialcare.toml",
     ]
+
+
+async def test_adapter_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
+    configs = await asyncio.to_thread(prepare, tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code, _, err = await run(
+            "adapter",
+            "serve",
+            "--config",
+            str(configs["fire"]),
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--insecure-dev",
+        )
+    assert code == 1
+    assert f"the fire adapter cannot listen on 127.0.0.1:{port}: is another server using it?" in err

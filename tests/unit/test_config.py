@@ -1,10 +1,12 @@
 """Configuration errors name the file, the key and the problem."""
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from adapters.core.config import load_adapter_config
+from adapters.core.source import read_source
 from adapters.presets import PRESETS
 from broker.config import load_broker_config
 from lateral.config import ConfigError
@@ -119,3 +121,21 @@ address = "127.0.0.1:2"
     with pytest.raises(ConfigError) as error:
         load_broker_config(path)
     assert str(error.value) == f"{path}: agencies: Value error, ids must be unique, repeated: ['police']"
+
+
+def test_a_mapping_that_does_not_fit_the_database_names_the_file_and_key(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "schools.db") as db:
+        db.execute("CREATE TABLE pupil (upn TEXT, forename TEXT)")
+    path = write(tmp_path, VALID)
+    with pytest.raises(ConfigError) as error:
+        read_source(load_adapter_config(path))
+    assert str(error.value) == (
+        f"{path}: mapping.people: the source database rejected the mapping: no such column: surname"
+    )
+
+
+def test_an_unreachable_database_names_the_file_and_key(tmp_path: Path) -> None:
+    path = write(tmp_path, VALID.replace("sqlite:///schools.db", "sqlite:///missing/dir/schools.db"))
+    with pytest.raises(ConfigError) as error:
+        read_source(load_adapter_config(path))
+    assert str(error.value) == f"{path}: source.url: cannot read the database: unable to open database file"
