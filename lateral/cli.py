@@ -9,7 +9,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any, NoReturn, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import click
 import grpc
@@ -19,33 +19,20 @@ from rich.progress import Progress
 
 from lateral import __version__
 from lateral.config import ConfigError
+from lateral.console import err_console, fail, load
 from lateral.rpc import InsecureNotAllowedError
+from lateral.synth_cli import synth
 
 DEFAULT_BROKER = "127.0.0.1:50051"
 INSECURE_HELP = "Use plaintext gRPC with no authentication. Development only: never with real data."
-
-err_console = Console(stderr=True)
-
-
-class _Server(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self, grace: float | None) -> Any: ...
-
-
-def _fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    sys.exit(code)
 
 
 T = TypeVar("T")
 
 
-def _load(loader: Callable[[Path], T], path: Path) -> T:
-    """Loads a configuration file, or exits 2 with the file, key and problem."""
-    try:
-        return loader(path)
-    except ConfigError as error:
-        _fail(str(error), 2)
+class _Server(Protocol):
+    async def start(self) -> None: ...
+    async def stop(self, grace: float | None) -> Any: ...
 
 
 async def _serve(create: Callable[[], Awaitable[tuple[_Server, int]]], what: str, address: str) -> None:
@@ -65,9 +52,9 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coro)
     except (ConfigError, InsecureNotAllowedError) as error:
-        _fail(str(error), 2)
+        fail(str(error), 2)
     except OSError as error:
-        _fail(str(error), 1)
+        fail(str(error), 1)
 
 
 def _serve_options(what: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
@@ -109,6 +96,9 @@ def main(ctx: click.Context, log_level: str | None) -> None:
     )
 
 
+main.add_command(synth)
+
+
 def _server_logging() -> None:
     """Servers log at info unless --log-level said otherwise."""
     if click.get_current_context().find_root().obj is None:
@@ -130,7 +120,7 @@ def broker_serve(config_path: Path, listen: str | None, insecure_dev: bool) -> N
     from broker import create_server, load_broker_config
 
     _server_logging()
-    config = _load(load_broker_config, config_path)
+    config = load(load_broker_config, config_path)
     address = listen or config.broker.listen
     _run(_serve(lambda: create_server(config, address, insecure_dev=insecure_dev), "broker", address))
 
@@ -150,7 +140,7 @@ def adapter_serve(config_path: Path, listen: str | None, insecure_dev: bool) -> 
     from adapters.core import create_server, load_adapter_config
 
     _server_logging()
-    config = _load(load_adapter_config, config_path)
+    config = load(load_adapter_config, config_path)
     address = listen or config.server.listen
     what = f"{config.agency.id} adapter"
     _run(_serve(lambda: create_server(config, address, insecure_dev=insecure_dev), what, address))
@@ -183,7 +173,7 @@ def adapter_match(config_path: Path, input_path: Path, output_path: Path, explai
     from adapters.core import build_index, load_adapter_config
     from adapters.core.dryrun import count_rows, dry_run
 
-    config = _load(load_adapter_config, config_path)
+    config = load(load_adapter_config, config_path)
     try:
         with err_console.status("Reading the agency database and building the index..."):
             index = build_index(config)
@@ -198,7 +188,7 @@ def adapter_match(config_path: Path, input_path: Path, output_path: Path, explai
                 advance=lambda: progress.advance(task),
             )
     except ConfigError as error:
-        _fail(str(error), 2)
+        fail(str(error), 2)
     summary = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items()))
     err_console.print(f"{sum(outcomes.values())} queries matched ({summary or 'none'}); wrote {output_path}")
 
@@ -266,7 +256,7 @@ def check_command(
     from lateral.rpc import warn_insecure
 
     if not insecure_dev:
-        _fail(
+        fail(
             "the broker connection has no TLS configuration; pass --insecure-dev on a development machine",
             2,
         )
@@ -293,8 +283,8 @@ def check_command(
                 err_console.print(f"  {v.field}: {v.description}", highlight=False)
             sys.exit(2)
         if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            _fail(f"cannot reach the broker at {broker_address} ({error.code().name}). Is it running?", 3)
-        _fail(f"the broker answered {error.code().name}: {error.details()}", 3)
+            fail(f"cannot reach the broker at {broker_address} ({error.code().name}). Is it running?", 3)
+        fail(f"the broker answered {error.code().name}: {error.details()}", 3)
     if as_json:
         click.echo(
             json.dumps(json_format.MessageToDict(response, preserving_proto_field_name=True), indent=2)
@@ -322,14 +312,22 @@ def check_command(
     help="Port for the broker (0 picks a free one).",
 )
 @click.option(
+    "--people",
+    type=click.IntRange(1000, 2_000_000),
+    default=20_000,
+    show_default=True,
+    help="How many synthetic people live in the demo's town.",
+)
+@click.option(
     "--smoke", is_flag=True, help="Run a few checks, print them and exit (0 when all is as expected)."
 )
-def demo(workdir: Path, broker_port: int, smoke: bool) -> None:
+def demo(workdir: Path, broker_port: int, people: int, smoke: bool) -> None:
     """Start a whole federation on this machine with fictional people, and show a check.
 
-    Creates four agency databases (SQLite) in --workdir, starts the police, fire, NHS and social care adapters
-    and the broker on 127.0.0.1 (plaintext, development only), and runs until Ctrl-C.
+    Generates a synthetic town (lateral synth), writes each agency's records into its own SQLite database in
+    --workdir, starts the police, fire, NHS and social care adapters and the broker on 127.0.0.1 (plaintext,
+    development only), and runs until Ctrl-C.
     """
     from lateral.demo import run_demo
 
-    sys.exit(_run(run_demo(workdir, smoke=smoke, broker_port=broker_port, console=Console())))
+    sys.exit(_run(run_demo(workdir, smoke=smoke, broker_port=broker_port, people=people, console=Console())))

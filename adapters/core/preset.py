@@ -31,7 +31,32 @@ class Codes:
         return self.genders.get(gender, self.genders.get("not_known", ""))
 
 
-Writer = Callable[[sa.Connection, Sequence[SeedPerson], Codes], None]
+Progress = Callable[[int], None]
+Writer = Callable[[sa.Connection, Sequence[SeedPerson], Codes, Progress], None]
+
+
+class Batches:
+    """Rows waiting to be inserted, flushed in bulk and in foreign-key order (parents first)."""
+
+    def __init__(self, conn: sa.Connection, metadata: sa.MetaData, size: int = 20_000) -> None:
+        self._conn = conn
+        self._order = metadata.sorted_tables
+        self._rows: dict[sa.Table, list[dict[str, Any]]] = {t: [] for t in self._order}
+        self._size = size
+        self._pending = 0
+
+    def add(self, table: sa.Table, **row: Any) -> None:
+        self._rows[table].append(row)
+        self._pending += 1
+        if self._pending >= self._size:
+            self.flush()
+
+    def flush(self) -> None:
+        for table in self._order:
+            if self._rows[table]:
+                self._conn.execute(table.insert(), self._rows[table])
+                self._rows[table] = []
+        self._pending = 0
 
 
 @dataclass(frozen=True)
@@ -57,14 +82,19 @@ class AgencyPreset:
             genders.setdefault(gender, code)
         return Codes(categories, genders)
 
-    def create_database(self, url: str, people: Sequence[SeedPerson]) -> None:
-        """Creates the agency schema at url (dropping what is there) and writes the people into it."""
+    def create_database(
+        self, url: str, people: Sequence[SeedPerson], progress: Progress = lambda n: None
+    ) -> None:
+        """Creates the agency schema at url (dropping what is there) and writes the people into it.
+
+        progress is called with the number of people written since its last call.
+        """
         engine = sa.create_engine(url)
         try:
             with engine.begin() as conn:
                 self.metadata.drop_all(conn)
                 self.metadata.create_all(conn)
-                self.writer(conn, people, self.codes)
+                self.writer(conn, people, self.codes, progress)
         finally:
             engine.dispose()
 

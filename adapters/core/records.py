@@ -18,9 +18,12 @@ class SeedEvent:
 
 @dataclass(frozen=True)
 class SeedPerson:
-    """A person as one agency records them, with that agency's activity."""
+    """A person as one agency records them, with that agency's activity.
 
-    key: str
+    record_id is the agency's own id for the record: writers must use it, so ground truth can name it.
+    """
+
+    record_id: int
     given_names: tuple[str, ...]
     family_name: str
     date_of_birth: dt.date | None

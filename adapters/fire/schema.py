@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from adapters.core.preset import Codes
+from adapters.core.preset import Batches, Codes, Progress
 from adapters.core.records import SeedPerson
 
 metadata = sa.MetaData()
@@ -57,33 +57,33 @@ home_fire_safety_visit = sa.Table(
 _VISITS = {"home-fire-safety-visit": False, "hoarding": True}
 
 
-def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes) -> None:
-    """Writes properties (one per address), occupants, incidents and visits (each once per property)."""
+def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes, progress: Progress) -> None:
+    """Writes properties (one per address), occupants, and incidents and visits (each once per property)."""
+    batches = Batches(conn, metadata)
     properties: dict[tuple[str, str], int] = {}
     seen: set[tuple[int, str, object]] = set()
     incident_id = visit_id = 0
-    for occupant_id, person in enumerate(people, start=1):
+    for done, person in enumerate(people, start=1):
         where = (person.address_line.casefold(), person.postcode.replace(" ", "").upper())
         if where not in properties:
             properties[where] = len(properties) + 1
-            conn.execute(
-                property_.insert().values(
-                    property_id=properties[where],
-                    uprn=person.uprn or None,
-                    address_line_1=person.address_line,
-                    town=person.town,
-                    postcode=person.postcode,
-                )
+            batches.add(
+                property_,
+                property_id=properties[where],
+                uprn=person.uprn or None,
+                address_line_1=person.address_line,
+                town=person.town,
+                postcode=person.postcode or None,
             )
         property_id = properties[where]
-        conn.execute(
-            occupant.insert().values(
-                occupant_id=occupant_id,
-                property_id=property_id,
-                first_name=" ".join(person.given_names),
-                last_name=person.family_name,
-                date_of_birth=person.date_of_birth,
-            )
+        batches.add(
+            occupant,
+            occupant_id=person.record_id,
+            property_id=property_id,
+            first_name=" ".join(person.given_names),
+            last_name=person.family_name,
+            date_of_birth=person.date_of_birth,
+            vulnerable=False,
         )
         for event in person.events:
             if (property_id, event.category, event.date) in seen:
@@ -91,22 +91,25 @@ def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes) -> No
             seen.add((property_id, event.category, event.date))
             if event.category in _VISITS:
                 visit_id += 1
-                conn.execute(
-                    home_fire_safety_visit.insert().values(
-                        visit_id=visit_id,
-                        property_id=property_id,
-                        visit_date=event.date,
-                        hoarding=_VISITS[event.category],
-                    )
+                batches.add(
+                    home_fire_safety_visit,
+                    visit_id=visit_id,
+                    property_id=property_id,
+                    visit_date=event.date,
+                    hoarding=_VISITS[event.category],
+                    risk_score=None,
                 )
             else:
                 incident_id += 1
-                conn.execute(
-                    incident.insert().values(
-                        incident_id=incident_id,
-                        incident_number=f"INC{event.date:%y}{incident_id:06d}",
-                        property_id=property_id,
-                        incident_date=event.date,
-                        incident_type=codes.category(event.category),
-                    )
+                batches.add(
+                    incident,
+                    incident_id=incident_id,
+                    incident_number=f"INC{event.date:%y}{incident_id:07d}",
+                    property_id=property_id,
+                    incident_date=event.date,
+                    incident_type=codes.category(event.category),
                 )
+        if done % 10_000 == 0:
+            progress(10_000)
+    batches.flush()
+    progress(len(people) % 10_000)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from adapters.core.preset import Codes
+from adapters.core.preset import Batches, Codes, Progress
 from adapters.core.records import SeedPerson
 
 metadata = sa.MetaData()
@@ -34,37 +34,41 @@ encounter = sa.Table(
     sa.Column("encounter_type", sa.String(10), nullable=False),  # AE, MAT, MHCRISIS, SGCONC, GUM
     sa.Column("arrived_at", sa.DateTime, nullable=False),
     sa.Column("department", sa.String(60)),
-    sa.Column("sensitive", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("confidential", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 _DEPARTMENTS = {"emergency-department-attendance": "Emergency Department", "maternity": "Maternity"}
 
 
-def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes) -> None:
+def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes, progress: Progress) -> None:
     """Writes patients and their encounters."""
+    batches = Batches(conn, metadata)
     encounter_id = 0
-    for patient_id, person in enumerate(people, start=1):
-        conn.execute(
-            patient.insert().values(
-                patient_id=patient_id,
-                nhs_number=person.nhs_number or None,
-                given_name=" ".join(person.given_names),
-                family_name=person.family_name,
-                date_of_birth=person.date_of_birth,
-                sex=codes.gender(person.gender),
-                address_line_1=person.address_line,
-                postcode=person.postcode,
-            )
+    for done, person in enumerate(people, start=1):
+        batches.add(
+            patient,
+            patient_id=person.record_id,
+            nhs_number=person.nhs_number or None,
+            given_name=" ".join(person.given_names),
+            family_name=person.family_name,
+            date_of_birth=person.date_of_birth,
+            sex=codes.gender(person.gender),
+            address_line_1=person.address_line,
+            postcode=person.postcode or None,
+            gp_practice_code=None,
         )
         for event in person.events:
             encounter_id += 1
-            conn.execute(
-                encounter.insert().values(
-                    encounter_id=encounter_id,
-                    patient_id=patient_id,
-                    encounter_type=codes.category(event.category),
-                    arrived_at=dt.datetime.combine(event.date, dt.time(22, 15)),
-                    department=_DEPARTMENTS.get(event.category, "Mental Health Liaison"),
-                    sensitive=event.restricted,
-                )
+            batches.add(
+                encounter,
+                encounter_id=encounter_id,
+                patient_id=person.record_id,
+                encounter_type=codes.category(event.category),
+                arrived_at=dt.datetime.combine(event.date, dt.time(22, 15)),
+                department=_DEPARTMENTS.get(event.category, "Mental Health Liaison"),
+                confidential=event.restricted,
             )
+        if done % 10_000 == 0:
+            progress(10_000)
+    batches.flush()
+    progress(len(people) % 10_000)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from adapters.core.preset import Codes
+from adapters.core.preset import Batches, Codes, Progress
 from adapters.core.records import SeedPerson
 
 metadata = sa.MetaData()
@@ -23,14 +23,14 @@ nominal = sa.Table(
     sa.Column("sex", sa.String(1)),
     sa.Column("home_address", sa.String(200)),
     sa.Column("home_postcode", sa.String(10)),
-    sa.Column("sensitive", sa.String(1), nullable=False, server_default="N"),
+    sa.Column("sensitivity_marker", sa.String(1), nullable=False, server_default="N"),
     sa.Column("last_updated", sa.DateTime, nullable=False),
 )
 
 nominal_alias = sa.Table(
     "nominal_alias",
     metadata,
-    sa.Column("alias_id", sa.Integer, primary_key=True),
+    sa.Column("alias_id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("nominal_id", sa.Integer, sa.ForeignKey("nominal.nominal_id"), nullable=False),
     sa.Column("forenames", sa.String(100), nullable=False),
     sa.Column("surname", sa.String(100), nullable=False),
@@ -57,44 +57,48 @@ occurrence_nominal = sa.Table(
 )
 
 
-def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes) -> None:
+def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes, progress: Progress) -> None:
     """Writes people and their occurrences."""
+    batches = Batches(conn, metadata)
     stamp = dt.datetime(2026, 1, 1, 9, 0)
     occurrence_id = 0
-    for nominal_id, person in enumerate(people, start=1):
-        conn.execute(
-            nominal.insert().values(
-                nominal_id=nominal_id,
-                forenames=" ".join(person.given_names),
-                surname=person.family_name,
-                date_of_birth=person.date_of_birth,
-                sex=codes.gender(person.gender),
-                home_address=person.address_line,
-                home_postcode=person.postcode,
-                sensitive="Y" if person.restricted else "N",
-                last_updated=stamp,
-            )
+    for done, person in enumerate(people, start=1):
+        nominal_id = person.record_id
+        batches.add(
+            nominal,
+            nominal_id=nominal_id,
+            pnc_id=None,
+            forenames=" ".join(person.given_names),
+            surname=person.family_name,
+            date_of_birth=person.date_of_birth,
+            sex=codes.gender(person.gender),
+            home_address=person.address_line,
+            home_postcode=person.postcode or None,
+            sensitivity_marker="Y" if person.restricted else "N",
+            last_updated=stamp,
         )
         for given, family in person.other_names:
-            conn.execute(
-                nominal_alias.insert().values(nominal_id=nominal_id, forenames=given, surname=family)
-            )
+            batches.add(nominal_alias, nominal_id=nominal_id, forenames=given, surname=family)
         for event in person.events:
             occurrence_id += 1
             reported = dt.datetime.combine(event.date, dt.time(14, 30))
-            conn.execute(
-                occurrence.insert().values(
-                    occurrence_id=occurrence_id,
-                    occurrence_ref=f"OCC-{event.date.year}-{occurrence_id:06d}",
-                    occurrence_type=codes.category(event.category),
-                    reported_at=reported,
-                    restricted=event.restricted,
-                    last_updated=reported,
-                )
+            batches.add(
+                occurrence,
+                occurrence_id=occurrence_id,
+                occurrence_ref=f"OCC-{event.date.year}-{occurrence_id:07d}",
+                occurrence_type=codes.category(event.category),
+                reported_at=reported,
+                restricted=event.restricted,
+                last_updated=reported,
             )
             involvement = "MISSING" if event.category == "missing-person" else "VICTIM"
-            conn.execute(
-                occurrence_nominal.insert().values(
-                    occurrence_id=occurrence_id, nominal_id=nominal_id, involvement=involvement
-                )
+            batches.add(
+                occurrence_nominal,
+                occurrence_id=occurrence_id,
+                nominal_id=nominal_id,
+                involvement=involvement,
             )
+        if done % 10_000 == 0:
+            progress(10_000)
+    batches.flush()
+    progress(len(people) % 10_000)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from adapters.core.preset import Codes
+from adapters.core.preset import Batches, Codes, Progress
 from adapters.core.records import SeedPerson
 
 metadata = sa.MetaData()
@@ -66,50 +66,67 @@ episode = sa.Table(
 )
 
 _WORKERS = (
-    ("Sam Okafor", "Children's Assessment Team", "01632 960411", "sam.okafor@northshire.gov.example"),
-    ("Priya Raman", "Adults' Safeguarding Team", "01632 960412", "priya.raman@northshire.gov.example"),
+    ("Sam Okafor", "Children's Assessment Team", "01632 960411"),
+    ("Hannah Price", "Children's Assessment Team", "01632 960413"),
+    ("Tomasz Nowicki", "Child Protection Team", "01632 960414"),
+    ("Grace Mensah", "Child Protection Team", "01632 960415"),
+    ("Daniel Hughes", "Children in Care Team", "01632 960416"),
+    ("Aisha Rahman", "Family Support Team", "01632 960417"),
+    ("Priya Raman", "Adults' Safeguarding Team", "01632 960412"),
+    ("Gareth Lloyd", "Adults' Safeguarding Team", "01632 960418"),
+    ("Fiona Campbell", "Community Adults Team", "01632 960419"),
 )
+_ADULT_CATEGORIES = frozenset({"s42-enquiry"})
 
 
-def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes) -> None:
-    """Writes persons, their previous names, episodes and an allocated worker for open cases."""
-    for worker_id, (name, team, phone, email) in enumerate(_WORKERS, start=1):
-        conn.execute(
-            worker.insert().values(worker_id=worker_id, name=name, team=team, phone=phone, email=email)
-        )
+def _email(name: str) -> str:
+    return name.lower().replace(" ", ".") + "@northshire.gov.example"
+
+
+def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes, progress: Progress) -> None:
+    """Writes persons, previous names, episodes and an allocated worker for each person with episodes."""
+    batches = Batches(conn, metadata)
+    for worker_id, (name, team, phone) in enumerate(_WORKERS, start=1):
+        batches.add(worker, worker_id=worker_id, name=name, team=team, phone=phone, email=_email(name))
+    children_teams = [i for i, w in enumerate(_WORKERS, start=1) if "Adults" not in w[1]]
+    adult_teams = [i for i, w in enumerate(_WORKERS, start=1) if "Adults" in w[1]]
     episode_id = 0
-    for person_id, someone in enumerate(people, start=1):
-        adult = someone.date_of_birth is not None and any(e.category == "s42-enquiry" for e in someone.events)
-        conn.execute(
-            person.insert().values(
-                person_id=person_id,
-                first_names=" ".join(someone.given_names),
-                surname=someone.family_name,
-                date_of_birth=someone.date_of_birth,
-                gender=codes.gender(someone.gender),
-                address=someone.address_line,
-                postcode=someone.postcode,
-                uprn=someone.uprn or None,
-                nhs_number=someone.nhs_number or None,
-                service="ASC" if adult else "CSC",
-            )
+    for done, someone in enumerate(people, start=1):
+        adult = any(e.category in _ADULT_CATEGORIES for e in someone.events)
+        batches.add(
+            person,
+            person_id=someone.record_id,
+            first_names=" ".join(someone.given_names),
+            surname=someone.family_name,
+            date_of_birth=someone.date_of_birth,
+            gender=codes.gender(someone.gender),
+            address=someone.address_line,
+            postcode=someone.postcode or None,
+            uprn=someone.uprn or None,
+            nhs_number=someone.nhs_number or None,
+            service="ASC" if adult else "CSC",
         )
         for given, family in someone.other_names:
-            conn.execute(
-                previous_name.insert().values(person_id=person_id, first_names=given, surname=family)
-            )
+            batches.add(previous_name, person_id=someone.record_id, first_names=given, surname=family)
         for event in someone.events:
             episode_id += 1
-            conn.execute(
-                episode.insert().values(
-                    episode_id=episode_id,
-                    person_id=person_id,
-                    episode_type=codes.category(event.category),
-                    start_date=event.date,
-                )
+            batches.add(
+                episode,
+                episode_id=episode_id,
+                person_id=someone.record_id,
+                episode_type=codes.category(event.category),
+                start_date=event.date,
+                end_date=None,
             )
         if someone.events:
-            first = min(e.date for e in someone.events)
-            conn.execute(
-                allocation.insert().values(person_id=person_id, worker_id=2 if adult else 1, start_date=first)
+            teams = adult_teams if adult else children_teams
+            batches.add(
+                allocation,
+                person_id=someone.record_id,
+                worker_id=teams[someone.record_id % len(teams)],
+                start_date=min(e.date for e in someone.events),
             )
+        if done % 10_000 == 0:
+            progress(10_000)
+    batches.flush()
+    progress(len(people) % 10_000)

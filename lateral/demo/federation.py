@@ -1,5 +1,5 @@
-"""A whole federation on this machine: four agency databases, their adapters and a broker, all in one
-process. The demo runs it; integration tests use it too."""
+"""A whole federation on this machine: four agency databases of synthetic people, their adapters and a
+broker, all in one process. The demo runs it; integration tests use it too."""
 
 from __future__ import annotations
 
@@ -14,11 +14,19 @@ import tomli_w
 
 from adapters.core.config import load_adapter_config
 from adapters.core.server import create_server as create_adapter_server
-from adapters.presets import PRESETS
 from broker.config import load_broker_config
 from broker.server import BrokerServer
 from broker.server import create_server as create_broker_server
-from lateral.demo.people import seed_people
+from lateral.demo.examples import Examples, pick_examples
+from synth import (
+    SynthConfig,
+    SyntheticData,
+    generate,
+    sqlite_urls,
+    write_adapter_configs,
+    write_databases,
+    write_truth,
+)
 
 PURPOSES: list[dict[str, Any]] = [
     {
@@ -37,20 +45,25 @@ PURPOSES: list[dict[str, Any]] = [
 ]
 
 
-def prepare(workdir: Path, today: dt.date | None = None) -> dict[str, Path]:
-    """Creates each agency's database (afresh) and adapter configuration in workdir.
+@dataclass(frozen=True)
+class Prepared:
+    """Agency databases and adapter configurations in a folder, and the showcase checks for them."""
 
-    Returns:
-        The configuration file of each agency, by agency id.
-    """
+    workdir: Path
+    configs: dict[str, Path]
+    examples: Examples
+    data: SyntheticData
+
+
+def prepare(workdir: Path, *, people: int = 20_000, seed: int = 1, today: dt.date | None = None) -> Prepared:
+    """Generates a synthetic population and writes each agency's database (afresh), its adapter configuration
+    and, under truth/, the ground truth, into workdir."""
     workdir.mkdir(parents=True, exist_ok=True)
-    configs = {}
-    for agency, preset in PRESETS.items():
-        database = workdir / f"{agency}.db"
-        preset.create_database(f"sqlite:///{database}", seed_people(agency, today))
-        configs[agency] = workdir / f"{agency}.toml"
-        preset.write_config(configs[agency], url=f"sqlite:///{database.name}", listen="127.0.0.1:0")
-    return configs
+    data = generate(SynthConfig(people=people, seed=seed), today)
+    urls = sqlite_urls(workdir)
+    write_databases(data, urls)
+    write_truth(data, workdir / "truth")
+    return Prepared(workdir, write_adapter_configs(workdir, urls), pick_examples(data), data)
 
 
 def write_broker_config(path: Path, agencies: dict[str, tuple[str, str]], listen: str) -> None:
@@ -82,23 +95,22 @@ class Federation:
         await asyncio.gather(*(server.stop(grace=1.0) for server, _ in self.adapters.values()))
 
 
-async def start_federation(workdir: Path, *, broker_listen: str = "127.0.0.1:0") -> Federation:
-    """Prepares the databases and starts four adapters and a broker on 127.0.0.1 (plaintext, development)."""
-    configs = await asyncio.to_thread(prepare, workdir)
+async def start_federation(prepared: Prepared, *, broker_listen: str = "127.0.0.1:0") -> Federation:
+    """Starts the four adapters and a broker on 127.0.0.1 (plaintext, development) over prepared data."""
     adapters: dict[str, tuple[grpc.aio.Server, int]] = {}
     endpoints: dict[str, tuple[str, str]] = {}
     try:
-        for agency, path in configs.items():
+        for agency, path in prepared.configs.items():
             config = load_adapter_config(path)
             server, port = await create_adapter_server(config, "127.0.0.1:0", insecure_dev=True)
             await server.start()
             adapters[agency] = (server, port)
             endpoints[agency] = (config.agency.name, f"127.0.0.1:{port}")
-        broker_path = workdir / "broker.toml"
+        broker_path = prepared.workdir / "broker.toml"
         write_broker_config(broker_path, endpoints, broker_listen)
         broker, broker_port = await create_broker_server(load_broker_config(broker_path), insecure_dev=True)
         await broker.start()
     except BaseException:
         await asyncio.gather(*(server.stop(None) for server, _ in adapters.values()))
         raise
-    return Federation(workdir, broker, broker_port, adapters)
+    return Federation(prepared.workdir, broker, broker_port, adapters)

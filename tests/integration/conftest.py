@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lateral.demo import Federation, start_federation
+from lateral.demo import Federation, Prepared, prepare, start_federation
 from lateral.rpc import insecure_channel
 from protos.lateral.v1 import broker_pb2_grpc
 
@@ -25,9 +25,15 @@ pytestmark = pytest.mark.integration
 LATERAL = [sys.executable, "-m", "lateral"]
 
 
+@pytest.fixture(scope="session")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Prepared:
+    """One synthetic town's agency databases for the whole session (servers only read them)."""
+    return prepare(tmp_path_factory.mktemp("town"), people=20_000, seed=1)
+
+
 @pytest.fixture
-async def federation(tmp_path: Path) -> AsyncIterator[Federation]:
-    fed = await start_federation(tmp_path)
+async def federation(prepared: Prepared) -> AsyncIterator[Federation]:
+    fed = await start_federation(prepared)
     yield fed
     await fed.stop()
 
@@ -85,11 +91,8 @@ class AdapterProcess:
 
 
 @pytest.fixture
-def adapter_processes(tmp_path: Path) -> Iterator[dict[str, AdapterProcess]]:
-    from lateral.demo.federation import prepare
-
-    configs = prepare(tmp_path)
-    procs = {agency: AdapterProcess(path) for agency, path in configs.items()}
+def adapter_processes(prepared: Prepared) -> Iterator[dict[str, AdapterProcess]]:
+    procs = {agency: AdapterProcess(path) for agency, path in prepared.configs.items()}
     try:
         for proc in procs.values():
             proc.wait_ready()

@@ -10,10 +10,10 @@ import socket
 import subprocess
 from pathlib import Path
 
-from lateral.demo import Federation
-from lateral.demo.federation import prepare
-from lateral.demo.people import nhs_number
+from lateral.demo import Federation, Prepared
+from protos.lateral.v1 import common_pb2
 from tests.integration.conftest import LATERAL
+from tests.integration.truth import person_of, records_of
 
 
 async def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
@@ -30,71 +30,54 @@ async def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-JAYDEN = [
-    "--given-name",
-    "Jayden",
-    "--family-name",
-    "Clarke",
-    "--dob",
-    "2012-03-14",
-    "--purpose",
-    "child-safeguarding",
-    "--justification",
-    "School referral",
-    "--case-ref",
-    "MASH-0142",
-]
+def check_args(prepared: Prepared) -> list[str]:
+    return [
+        arg for key, value in prepared.examples.three_agencies.args.items() for arg in (f"--{key}", value)
+    ]
 
 
-async def test_check_prints_json(federation: Federation) -> None:
+async def test_check_prints_json(federation: Federation, prepared: Prepared) -> None:
     code, out, err = await run(
-        "check", *JAYDEN, "--broker", federation.broker_address, "--insecure-dev", "--json"
+        "check", *check_args(prepared), "--broker", federation.broker_address, "--insecure-dev", "--json"
     )
     assert code == 0, err
     answer = json.loads(out)
-    assert {r["agency_id"]: r["finding"]["outcome"] for r in answer["results"]} == {
-        "police": "OUTCOME_KNOWN",
-        "fire": "OUTCOME_NOT_KNOWN",
-        "nhs": "OUTCOME_KNOWN",
-        "socialcare": "OUTCOME_KNOWN",
-    }
+    expected = {a: common_pb2.Outcome.Name(o) for a, o in prepared.examples.three_agencies.expected.items()}
+    assert {r["agency_id"]: r["finding"]["outcome"] for r in answer["results"]} == expected
     assert answer["review_required"] is True
     assert "PLAINTEXT" in err
 
 
-async def test_check_prints_a_table_a_person_can_read(federation: Federation) -> None:
-    code, out, err = await run("check", *JAYDEN, "--broker", federation.broker_address, "--insecure-dev")
+async def test_check_prints_a_table_a_person_can_read(federation: Federation, prepared: Prepared) -> None:
+    code, out, err = await run(
+        "check", *check_args(prepared), "--broker", federation.broker_address, "--insecure-dev"
+    )
     assert code == 0, err
-    for text in (
-        "Northshire Police",
-        "Known",
-        "Not known",
-        "REVIEW REQUIRED",
-        "01632 960101",
-        "missing-person",
-    ):
+    for text in ("Northshire Police", "Known", "Not known", "REVIEW REQUIRED", "Whom to call", "01632 9604"):
         assert text in out
 
 
-async def test_check_with_invalid_details_lists_each_field(federation: Federation) -> None:
-    args = [a if a != "2012-03-14" else "2012-02-30" for a in JAYDEN]
-    code, out, err = await run(
-        "check", *args, "--nhs-number", "123", "--broker", federation.broker_address, "--insecure-dev"
-    )
+async def test_check_with_invalid_details_lists_each_field(
+    federation: Federation, prepared: Prepared
+) -> None:
+    args = [*check_args(prepared), "--dob", "2012-02-30", "--nhs-number", "123"]
+    code, out, err = await run("check", *args, "--broker", federation.broker_address, "--insecure-dev")
     assert code == 2
     assert "subject.date_of_birth: is not a real calendar date" in err
     assert "subject.nhs_number: must be 10 digits with a valid check digit" in err
     assert out == ""
 
 
-async def test_check_without_a_broker_says_so() -> None:
-    code, _, err = await run("check", *JAYDEN, "--broker", "127.0.0.1:9", "--insecure-dev", "--timeout", "1")
+async def test_check_without_a_broker_says_so(prepared: Prepared) -> None:
+    code, _, err = await run(
+        "check", *check_args(prepared), "--broker", "127.0.0.1:9", "--insecure-dev", "--timeout", "1"
+    )
     assert code == 3
     assert "cannot reach the broker at 127.0.0.1:9" in err
 
 
-async def test_check_refuses_plaintext_without_the_flag() -> None:
-    code, _, err = await run("check", *JAYDEN)
+async def test_check_refuses_plaintext_without_the_flag(prepared: Prepared) -> None:
+    code, _, err = await run("check", *check_args(prepared))
     assert code == 2
     assert "pass --insecure-dev" in err
 
@@ -108,62 +91,59 @@ async def test_adapter_serve_reports_config_errors_with_file_and_key(tmp_path: P
     assert f"{bad}: source: Field required" in err
 
 
-async def test_adapter_serve_refuses_plaintext_without_the_flag(tmp_path: Path) -> None:
-    configs = await asyncio.to_thread(prepare, tmp_path)
-    code, _, err = await run(
-        "adapter", "serve", "--config", str(configs["police"]), "--listen", "127.0.0.1:0"
-    )
+async def test_adapter_serve_refuses_plaintext_without_the_flag(prepared: Prepared) -> None:
+    police = str(prepared.configs["police"])
+    code, _, err = await run("adapter", "serve", "--config", police, "--listen", "127.0.0.1:0")
     assert code == 2
     assert "the police adapter has no TLS configuration; pass --insecure-dev" in err
 
 
-async def test_adapter_match_dry_run(tmp_path: Path) -> None:
-    configs = await asyncio.to_thread(prepare, tmp_path)
+async def test_adapter_match_dry_run(tmp_path: Path, prepared: Prepared) -> None:
+    example = prepared.examples.three_agencies
+    person = person_of(prepared, example)
+    [record] = records_of(prepared, "socialcare", person)
+    nobody = person_of(prepared, prepared.examples.unknown)
+    given, family, born = person.given_names[0], person.family_name, person.date_of_birth.isoformat()
     queries = tmp_path / "queries.csv"
     queries.write_text(
         "query_id,given_name,family_name,date_of_birth,gender,address,postcode,nhs_number\n"
-        "q1,Jayden,Clarke,2012-03-14,male,,NT1 4QT,\n"
-        f"q2,J,Clarke,,,,,{nhs_number('jayden')}\n"
-        "q3,Grace,Adeyemi,2010-06-06,,,,\n"
-        "q4,Jayden,Clarke,,,,,\n"
-        "q5,Jayden,,2012-13-01,,,,\n"
+        f"q1,{given},{family},{born},{person.gender},,{person.address.postcode},\n"
+        f"q2,X,{family},,,,,{person.nhs_number}\n"
+        f"q3,{nobody.given_names[0]},{nobody.family_name},{nobody.date_of_birth},,,,\n"
+        f"q4,{given},{family},,,,,\n"
+        f"q5,{given},,2012-13-01,,,,\n"
     )
     output = tmp_path / "results.csv"
+    config = str(prepared.configs["socialcare"])
     code, _, err = await run(
-        "adapter",
-        "match",
-        "--config",
-        str(configs["socialcare"]),
-        "--input",
-        str(queries),
-        "--output",
-        str(output),
-        "--explain",
+        "adapter", "match", "--config", config, "--input", str(queries), "--output", str(output), "--explain"
     )
     assert code == 0, err
     assert "5 queries matched (INVALID 1, KNOWN 2, NOT_KNOWN 1, POSSIBLE 1)" in err
     with output.open() as handle:
         rows = list(csv.DictReader(handle))
-    assert [(r["query_id"], r["outcome"], r["record_key"], r["score"]) for r in rows] == [
-        ("q1", "KNOWN", "1", "0.900"),
-        ("q2", "KNOWN", "1", "1.000"),
-        ("q3", "NOT_KNOWN", "", "0.000"),
-        ("q4", "POSSIBLE", "1", "0.500"),
-        ("q5", "INVALID", "", ""),
+    key = str(record.record_id)
+    assert [(r["query_id"], r["outcome"], r["score"]) for r in rows] == [
+        ("q1", "KNOWN", "0.900"),
+        ("q2", "KNOWN", "1.000"),
+        ("q3", "NOT_KNOWN", "0.000"),
+        ("q4", "POSSIBLE", "0.500"),
+        ("q5", "INVALID", ""),
     ]
+    assert [rows[0]["record_key"], rows[1]["record_key"], rows[2]["record_key"]] == [key, key, ""]
+    assert key in rows[3]["record_key"].split(";")
     assert rows[4]["explanation"] == "family_name is required; date_of_birth is not a real calendar date"
     assert rows[0]["explanation"] == "exact: family name, first given name and date of birth"
 
 
-async def test_adapter_match_rejects_unknown_columns(tmp_path: Path) -> None:
-    configs = await asyncio.to_thread(prepare, tmp_path)
+async def test_adapter_match_rejects_unknown_columns(tmp_path: Path, prepared: Prepared) -> None:
     queries = tmp_path / "queries.csv"
     queries.write_text("query_id,surname\nq1,Clarke\n")
     code, _, err = await run(
         "adapter",
         "match",
         "--config",
-        str(configs["police"]),
+        str(prepared.configs["police"]),
         "--input",
         str(queries),
         "--output",
@@ -193,11 +173,17 @@ def test_demo_smoke(tmp_path: Path) -> None:
         "police.toml",
         "socialcare.db",
         "socialcare.toml",
+        "truth",
+    ]
+    assert sorted(p.name for p in (tmp_path / "demo" / "truth").iterdir()) == [
+        "manifest.json",
+        "people.csv",
+        "truth.csv",
     ]
 
 
-async def test_adapter_serve_on_a_taken_port_says_so(tmp_path: Path) -> None:
-    configs = await asyncio.to_thread(prepare, tmp_path)
+async def test_adapter_serve_on_a_taken_port_says_so(prepared: Prepared) -> None:
+    configs = prepared.configs
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

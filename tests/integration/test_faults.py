@@ -6,29 +6,30 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from broker import BrokerConfig, create_server
 from broker.config import AgencyEndpoint, BrokerSection
+from lateral.demo import Prepared
+from lateral.demo.examples import Example
 from lateral.demo.federation import PURPOSES
 from lateral.rpc import insecure_channel
 from policy import Purpose
 from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
 from tests.integration.conftest import AdapterProcess
 
-K, N = common_pb2.OUTCOME_KNOWN, common_pb2.OUTCOME_NOT_KNOWN
-REQUEST = broker_pb2.CheckRequest(
-    subject=common_pb2.Subject(given_names=["Jayden"], family_name="Clarke", date_of_birth="2012-03-14"),
-    purpose="child-safeguarding",
-    justification="School referral",
-    case_ref="MASH-0142",
-)
+
+@pytest.fixture
+def example(prepared: Prepared) -> Example:
+    """A child known to police, NHS and social care; not to fire."""
+    example = prepared.examples.three_agencies
+    assert example.expected["fire"] == common_pb2.OUTCOME_NOT_KNOWN
+    return example
 
 
 @pytest.fixture
-async def broker_address(adapter_processes: dict[str, AdapterProcess], tmp_path: Path) -> AsyncIterator[str]:
+async def broker_address(adapter_processes: dict[str, AdapterProcess]) -> AsyncIterator[str]:
     config = BrokerConfig(
         broker=BrokerSection(max_agency_timeout_ms=10_000),
         purposes=[Purpose(**p) for p in PURPOSES],
@@ -43,10 +44,10 @@ async def broker_address(adapter_processes: dict[str, AdapterProcess], tmp_path:
     await server.stop(None)
 
 
-async def check(address: str, timeout: float) -> tuple[broker_pb2.CheckResponse, float]:
+async def check(address: str, example: Example, timeout: float) -> tuple[broker_pb2.CheckResponse, float]:
     async with insecure_channel(address) as channel:
         started = time.perf_counter()
-        response = await broker_pb2_grpc.LateralCheckStub(channel).Check(REQUEST, timeout=timeout)
+        response = await broker_pb2_grpc.LateralCheckStub(channel).Check(example.request(), timeout=timeout)
         return response, time.perf_counter() - started
 
 
@@ -54,30 +55,24 @@ def rows(response: broker_pb2.CheckResponse) -> dict[str, tuple[int, str]]:
     return {r.agency_id: (r.finding.outcome, r.status.code) for r in response.results}
 
 
-async def test_all_up_in_separate_processes(broker_address: str) -> None:
-    response, _ = await check(broker_address, 5)
-    assert rows(response) == {
-        "police": (K, "OK"),
-        "fire": (N, "OK"),
-        "nhs": (K, "OK"),
-        "socialcare": (K, "OK"),
-    }
+def healthy(example: Example) -> dict[str, tuple[int, str]]:
+    return {agency: (outcome, "OK") for agency, outcome in example.expected.items()}
+
+
+async def test_all_up_in_separate_processes(broker_address: str, example: Example) -> None:
+    response, _ = await check(broker_address, example, 5)
+    assert rows(response) == healthy(example)
 
 
 async def test_killed_adapter_is_an_unavailable_row_and_the_rest_answer(
-    broker_address: str, adapter_processes: dict[str, AdapterProcess]
+    broker_address: str, adapter_processes: dict[str, AdapterProcess], example: Example
 ) -> None:
-    await check(broker_address, 5)  # channels are connected before the kill
+    await check(broker_address, example, 5)  # channels are connected before the kill
     police = adapter_processes["police"].proc
     police.send_signal(signal.SIGKILL)
     police.wait(10)
-    response, _ = await check(broker_address, 5)
-    assert rows(response) == {
-        "police": (common_pb2.OUTCOME_UNAVAILABLE, "UNAVAILABLE"),
-        "fire": (N, "OK"),
-        "nhs": (K, "OK"),
-        "socialcare": (K, "OK"),
-    }
+    response, _ = await check(broker_address, example, 5)
+    assert rows(response) == {**healthy(example), "police": (common_pb2.OUTCOME_UNAVAILABLE, "UNAVAILABLE")}
     row = response.results[0]
     assert row.status.detail == "the agency's adapter answered UNAVAILABLE"
     assert row.finding == common_pb2.Finding(outcome=common_pb2.OUTCOME_UNAVAILABLE)
@@ -86,19 +81,14 @@ async def test_killed_adapter_is_an_unavailable_row_and_the_rest_answer(
 
 
 async def test_hanging_adapter_is_a_timeout_row_within_the_callers_deadline(
-    broker_address: str, adapter_processes: dict[str, AdapterProcess]
+    broker_address: str, adapter_processes: dict[str, AdapterProcess], example: Example
 ) -> None:
-    await check(broker_address, 5)
+    await check(broker_address, example, 5)
     adapter_processes["fire"].proc.send_signal(signal.SIGSTOP)  # accepts connections, never answers
     deadline = 1.5
-    response, elapsed = await check(broker_address, deadline)
+    response, elapsed = await check(broker_address, example, deadline)
     assert elapsed < deadline
-    assert rows(response) == {
-        "police": (K, "OK"),
-        "fire": (common_pb2.OUTCOME_TIMEOUT, "DEADLINE_EXCEEDED"),
-        "nhs": (K, "OK"),
-        "socialcare": (K, "OK"),
-    }
+    assert rows(response) == {**healthy(example), "fire": (common_pb2.OUTCOME_TIMEOUT, "DEADLINE_EXCEEDED")}
     fire = response.results[1]
     assert fire.status.detail.startswith("no answer within ")
     assert 1000 <= fire.status.elapsed_ms < deadline * 1000
@@ -107,12 +97,12 @@ async def test_hanging_adapter_is_a_timeout_row_within_the_callers_deadline(
 
 
 async def test_caller_without_deadline_gets_the_brokers_default(
-    broker_address: str, adapter_processes: dict[str, AdapterProcess]
+    broker_address: str, adapter_processes: dict[str, AdapterProcess], example: Example
 ) -> None:
     adapter_processes["nhs"].proc.send_signal(signal.SIGSTOP)
     async with insecure_channel(broker_address) as channel:
         started = time.perf_counter()
-        response = await broker_pb2_grpc.LateralCheckStub(channel).Check(REQUEST)
+        response = await broker_pb2_grpc.LateralCheckStub(channel).Check(example.request())
         elapsed = time.perf_counter() - started
     # default_deadline_ms 3000 less the 100 ms reserve
     assert 2.8 <= elapsed < 3.5

@@ -12,52 +12,46 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from lateral.demo import Federation
+from lateral.demo import Federation, Prepared
 from lateral.errors import FieldViolation, field_violations
 from lateral.rpc import insecure_channel
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, broker_pb2, common_pb2
+from tests.integration.truth import expected_activity, person_of, records_of
 
 if TYPE_CHECKING:
     from protos.lateral.v1.broker_pb2_grpc import LateralCheckAsyncStub as Stub
 
-K, N = common_pb2.OUTCOME_KNOWN, common_pb2.OUTCOME_NOT_KNOWN
 
-
-def jayden(**overrides: object) -> broker_pb2.CheckRequest:
-    subject = common_pb2.Subject(
-        given_names=["Jayden"],
-        family_name="Clarke",
-        date_of_birth="2012-03-14",
-        address=common_pb2.Address(postcode="NT1 4QT"),
-    )
-    request = broker_pb2.CheckRequest(
-        subject=subject, purpose="child-safeguarding", justification="School referral", case_ref="MASH-0142"
-    )
+def request(prepared: Prepared, **overrides: object) -> broker_pb2.CheckRequest:
+    """The showcase check of a child known to three agencies, with fields overridden."""
+    request = prepared.examples.three_agencies.request()
     for name, value in overrides.items():
         if name == "purpose":
             request.purpose = str(value)
-        elif isinstance(value, list):
-            request.subject.ClearField(name)  # type: ignore[arg-type]
-            getattr(request.subject, name).extend(value)
         else:
             setattr(request.subject, name, value)
     return request
 
 
-async def test_person_known_to_three_agencies_comes_back_known_from_exactly_those(broker_stub: Stub) -> None:
-    response = await broker_stub.Check(jayden(), timeout=5)
+async def test_person_known_to_three_agencies_comes_back_known_from_exactly_those(
+    broker_stub: Stub, prepared: Prepared
+) -> None:
+    example = prepared.examples.three_agencies
+    response = await broker_stub.Check(example.request(), timeout=5)
     outcomes = {r.agency_id: r.finding.outcome for r in response.results}
-    assert outcomes == {"police": K, "fire": N, "nhs": K, "socialcare": K}
+    assert outcomes == example.expected
+    assert sorted(outcomes.values()).count(common_pb2.OUTCOME_KNOWN) == 3
     assert [r.status.code for r in response.results] == ["OK"] * 4
-    police = next(r for r in response.results if r.agency_id == "police")
-    today = dt.date.today()
-    assert list(police.finding.categories) == ["missing-person", "child-exploitation"]
-    assert police.finding.latest_activity_date == (today - dt.timedelta(days=20)).isoformat()
-    assert police.finding.activity_count == 2
-    assert police.finding.contact.phone == "01632 960101"
-    assert police.agency_name == "Northshire Police"
+    person = person_of(prepared, example)
+    for row in response.results:
+        if row.finding.outcome != common_pb2.OUTCOME_KNOWN:
+            continue
+        categories, latest, count = expected_activity(records_of(prepared, row.agency_id, person))
+        assert list(row.finding.categories) == categories
+        assert (row.finding.latest_activity_date, row.finding.activity_count) == (latest, count)
     social = next(r for r in response.results if r.agency_id == "socialcare")
-    assert social.finding.contact.name == "Sam Okafor"  # the allocated worker, not the duty desk
+    assert social.finding.contact.role.endswith("Team")  # the allocated worker, not the duty desk
+    assert social.agency_name == "Northshire Council Social Care"
     assert response.agencies_with_activity == 3
     assert response.agencies_with_recent_activity == 3
     assert response.review_required
@@ -65,14 +59,13 @@ async def test_person_known_to_three_agencies_comes_back_known_from_exactly_thos
     assert len(response.check_id) == 32
 
 
-async def test_old_activity_does_not_trigger_review(broker_stub: Stub) -> None:
-    request = jayden(given_names=["Kacper"], family_name="Nowak", date_of_birth="2008-09-09")
-    request.subject.ClearField("address")
-    response = await broker_stub.Check(request, timeout=5)
-    assert {r.agency_id: r.finding.outcome for r in response.results}["police"] == K
-    assert (response.agencies_with_activity, response.agencies_with_recent_activity) == (1, 0)
-    assert not response.review_required
-    assert list(response.review_reasons) == []
+async def test_every_showcase_answer_matches_the_ground_truth(broker_stub: Stub, prepared: Prepared) -> None:
+    for example in prepared.examples.all():
+        response = await broker_stub.Check(example.request(), timeout=5)
+        got = {r.agency_id: r.finding.outcome for r in response.results if r.agency_id in example.expected}
+        assert got == example.expected, example.title
+    unknown = await broker_stub.Check(prepared.examples.unknown.request(), timeout=5)
+    assert (unknown.agencies_with_activity, unknown.review_required) == (0, False)
 
 
 @pytest.mark.parametrize(
@@ -104,20 +97,21 @@ async def test_old_activity_does_not_trigger_review(broker_stub: Stub) -> None:
 )
 async def test_invalid_request_is_refused_with_bad_request_and_no_agency_is_asked(
     broker_stub: Stub,
+    prepared: Prepared,
     caplog: pytest.LogCaptureFixture,
     overrides: dict[str, object],
     violation: FieldViolation,
 ) -> None:
     caplog.set_level(logging.INFO, logger="adapters.core.server")
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await broker_stub.Check(jayden(**overrides), timeout=5)
+        await broker_stub.Check(request(prepared, **overrides), timeout=5)
     error = raised.value
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == f"invalid request: {violation.field}"
     assert field_violations(error) == [violation]
     assert [r for r in caplog.records if r.name == "adapters.core.server"] == []
     # The same federation does ask every agency for a valid request: the assertion above can fail.
-    await broker_stub.Check(jayden(), timeout=5)
+    await broker_stub.Check(request(prepared), timeout=5)
     assert len([r for r in caplog.records if r.name == "adapters.core.server"]) == 4
 
 
@@ -127,13 +121,21 @@ async def test_list_agencies(broker_stub: Stub) -> None:
     assert [p.purpose_id for p in response.purposes] == ["child-safeguarding", "adult-safeguarding"]
 
 
-async def test_adapter_describe_reports_its_index_and_nothing_personal(federation: Federation) -> None:
+async def test_adapter_describe_reports_its_index_and_nothing_personal(
+    federation: Federation, prepared: Prepared
+) -> None:
     _, port = federation.adapters["socialcare"]
     async with insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = adapter_pb2_grpc.AgencyAdapterStub(channel)
         info = await stub.Describe(adapter_pb2.DescribeRequest(), timeout=5)
     assert (info.agency_id, info.agency_name) == ("socialcare", "Northshire Council Social Care")
-    assert (info.record_count, info.person_count, info.activity_count) == (6, 6, 8)
+    records = prepared.data.records["socialcare"].people
+    activity = sum(len(r.events) for r in records)
+    assert (info.record_count, info.person_count, info.activity_count) == (
+        len(records),
+        len(records),
+        activity,
+    )
     assert "s42-enquiry" in info.categories
     age = dt.datetime.now(dt.UTC) - info.index_built_at.ToDatetime(dt.UTC)
     assert dt.timedelta(0) <= age < dt.timedelta(minutes=1)
