@@ -9,20 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.core.dryrun import INPUT_COLUMNS
 from synth.output import SyntheticData
 from synth.places import AddressBook
 from synth.population import Person
 
-QUERY_COLUMNS = (
-    "query_id",
-    "given_name",
-    "family_name",
-    "date_of_birth",
-    "gender",
-    "address",
-    "postcode",
-    "nhs_number",
-)
+# The queries are the admin's dry-run input: one format, defined there.
+QUERY_COLUMNS = INPUT_COLUMNS
 TRUTH_COLUMNS = ("query_id", "expected", "person_id", "record_ids", "tag")
 HARD_NEGATIVES = ("twin", "sibling", "namesake", "doppelganger")
 

@@ -36,14 +36,30 @@ Writer = Callable[[sa.Connection, Sequence[SeedPerson], Codes, Progress], None]
 
 
 class Batches:
-    """Rows waiting to be inserted, flushed in bulk and in foreign-key order (parents first)."""
+    """Rows waiting to be inserted, flushed in bulk and in foreign-key order (parents first), with progress
+    counted in people written."""
 
-    def __init__(self, conn: sa.Connection, metadata: sa.MetaData, size: int = 20_000) -> None:
+    def __init__(
+        self, conn: sa.Connection, metadata: sa.MetaData, progress: Progress, size: int = 20_000
+    ) -> None:
         self._conn = conn
         self._order = metadata.sorted_tables
         self._rows: dict[sa.Table, list[dict[str, Any]]] = {t: [] for t in self._order}
         self._size = size
         self._pending = 0
+        self._progress = progress
+        self._people = 0
+
+    def person_done(self) -> None:
+        """Counts one person written (reported every 10,000)."""
+        self._people += 1
+        if self._people % 10_000 == 0:
+            self._progress(10_000)
+
+    def close(self) -> None:
+        """Flushes what is left and reports the last people."""
+        self.flush()
+        self._progress(self._people % 10_000)
 
     def add(self, table: sa.Table, **row: Any) -> None:
         self._rows[table].append(row)

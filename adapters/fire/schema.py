@@ -59,11 +59,11 @@ _VISITS = {"home-fire-safety-visit": False, "hoarding": True}
 
 def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes, progress: Progress) -> None:
     """Writes properties (one per address), occupants, and incidents and visits (each once per property)."""
-    batches = Batches(conn, metadata)
+    batches = Batches(conn, metadata, progress)
     properties: dict[tuple[str, str], int] = {}
     seen: set[tuple[int, str, object]] = set()
     incident_id = visit_id = 0
-    for done, person in enumerate(people, start=1):
+    for person in people:
         where = (person.address_line.casefold(), person.postcode.replace(" ", "").upper())
         if where not in properties:
             properties[where] = len(properties) + 1
@@ -109,7 +109,5 @@ def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes, progr
                     incident_date=event.date,
                     incident_type=codes.category(event.category),
                 )
-        if done % 10_000 == 0:
-            progress(10_000)
-    batches.flush()
-    progress(len(people) % 10_000)
+        batches.person_done()
+    batches.close()

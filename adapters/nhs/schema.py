@@ -42,9 +42,9 @@ _DEPARTMENTS = {"emergency-department-attendance": "Emergency Department", "mate
 
 def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes, progress: Progress) -> None:
     """Writes patients and their encounters."""
-    batches = Batches(conn, metadata)
+    batches = Batches(conn, metadata, progress)
     encounter_id = 0
-    for done, person in enumerate(people, start=1):
+    for person in people:
         batches.add(
             patient,
             patient_id=person.record_id,
@@ -68,7 +68,5 @@ def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes, progr
                 department=_DEPARTMENTS.get(event.category, "Mental Health Liaison"),
                 confidential=event.restricted,
             )
-        if done % 10_000 == 0:
-            progress(10_000)
-    batches.flush()
-    progress(len(people) % 10_000)
+        batches.person_done()
+    batches.close()

@@ -59,10 +59,10 @@ occurrence_nominal = sa.Table(
 
 def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes, progress: Progress) -> None:
     """Writes people and their occurrences."""
-    batches = Batches(conn, metadata)
+    batches = Batches(conn, metadata, progress)
     stamp = dt.datetime(2026, 1, 1, 9, 0)
     occurrence_id = 0
-    for done, person in enumerate(people, start=1):
+    for person in people:
         nominal_id = person.record_id
         batches.add(
             nominal,
@@ -98,7 +98,5 @@ def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes, progr
                 nominal_id=nominal_id,
                 involvement=involvement,
             )
-        if done % 10_000 == 0:
-            progress(10_000)
-    batches.flush()
-    progress(len(people) % 10_000)
+        batches.person_done()
+    batches.close()

@@ -85,13 +85,13 @@ def _email(name: str) -> str:
 
 def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes, progress: Progress) -> None:
     """Writes persons, previous names, episodes and an allocated worker for each person with episodes."""
-    batches = Batches(conn, metadata)
+    batches = Batches(conn, metadata, progress)
     for worker_id, (name, team, phone) in enumerate(_WORKERS, start=1):
         batches.add(worker, worker_id=worker_id, name=name, team=team, phone=phone, email=_email(name))
     children_teams = [i for i, w in enumerate(_WORKERS, start=1) if "Adults" not in w[1]]
     adult_teams = [i for i, w in enumerate(_WORKERS, start=1) if "Adults" in w[1]]
     episode_id = 0
-    for done, someone in enumerate(people, start=1):
+    for someone in people:
         adult = any(e.category in _ADULT_CATEGORIES for e in someone.events)
         batches.add(
             person,
@@ -126,7 +126,5 @@ def write(conn: sa.Connection, people: Sequence[SeedPerson], codes: Codes, progr
                 worker_id=teams[someone.record_id % len(teams)],
                 start_date=min(e.date for e in someone.events),
             )
-        if done % 10_000 == 0:
-            progress(10_000)
-    batches.flush()
-    progress(len(people) % 10_000)
+        batches.person_done()
+    batches.close()

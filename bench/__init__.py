@@ -1,0 +1,1 @@
+"""Benchmarks: programs that print their figures and record them in docs/benchmarks.md."""
