@@ -57,8 +57,9 @@ def _query(
         family_name=person.family_name,
         date_of_birth=person.date_of_birth.isoformat(),
         gender="" if rng.random() < 0.2 else person.gender,
-        address=(address_line or person.address.line) if rng.random() < 0.5 else "",
-        postcode="" if rng.random() < 0.15 else (postcode or person.address.postcode),
+        # A lookalike elsewhere always comes with that address: without it nothing could tell them apart.
+        address=address_line or (person.address.line if rng.random() < 0.5 else ""),
+        postcode=postcode or ("" if rng.random() < 0.15 else person.address.postcode),
         nhs_number=person.nhs_number if rng.random() < 0.4 and person_id is None else "",
         expected=expected,
         person_id=person.person_id if person_id is None else person_id,

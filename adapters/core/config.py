@@ -113,6 +113,22 @@ class MappingSection(Frozen):
     restricted_values: list[str] = Field(default_factory=lambda: ["Y", "YES", "TRUE", "1"])
 
 
+class MatchingSection(Frozen):
+    """When a match is disclosed. A data-sharing agreement may later narrow these bounds."""
+
+    # Posterior probability for KNOWN (disclosure) and for POSSIBLE.
+    known_probability: float = Field(default=0.999, ge=0.99, le=0.999999)
+    possible_probability: float = Field(default=0.5, ge=0.05, le=0.99)
+    # Another person within this many bits of the best makes the answer POSSIBLE.
+    ambiguity_bits: float = Field(default=6.0, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.possible_probability >= self.known_probability:
+            raise ValueError("possible_probability must be below known_probability")
+        return self
+
+
 class ContactSection(Frozen):
     name: str = Field(min_length=1)
     role: str = ""
@@ -129,6 +145,7 @@ class AdapterConfig(Frozen):
     vocabulary: dict[str, str] = Field(min_length=1)
     # The safeguarding contact given when no activity names a more specific one.
     contact: ContactSection
+    matching: MatchingSection = MatchingSection()
 
     @field_validator("vocabulary")
     @classmethod

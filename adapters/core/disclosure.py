@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from adapters.core.index import MatchIndex
 from adapters.core.matching import MatchResult
 from adapters.core.source import Contact
@@ -26,19 +28,22 @@ def finding_for(result: MatchResult, index: MatchIndex, default_contact: Contact
             contact=_contact(default_contact),
             resolving_attributes=result.resolving_attributes,
         )
-    events = sorted(
-        (e for key in result.record_keys for e in index.events.get(key, [])),
-        key=lambda e: e.activity_date,
-        reverse=True,
+    events = index.events
+    positions = sorted(
+        (i for row in result.rows for i in events.of(row)), key=lambda i: int(events.dates[i]), reverse=True
     )
-    if any(index.people[k].restricted for k in result.record_keys) or any(e.restricted for e in events):
+    if any(index.restricted[row] for row in result.rows) or any(events.restricted[i] for i in positions):
         return common_pb2.Finding(outcome=common_pb2.OUTCOME_WITHHELD, contact=_contact(default_contact))
-    categories = list(dict.fromkeys(e.category for e in events))
-    contact = next((e.contact for e in events if e.contact is not None), default_contact)
+    categories = list(dict.fromkeys(events.category_names[events.categories[i]] for i in positions))
+    contact = next(
+        (events.contact_table[events.contacts[i]] for i in positions if events.contacts[i] >= 0),
+        default_contact,
+    )
+    latest = dt.date.fromordinal(int(events.dates[positions[0]])).isoformat() if positions else ""
     return common_pb2.Finding(
         outcome=common_pb2.OUTCOME_KNOWN,
         categories=categories,
-        latest_activity_date=events[0].activity_date.isoformat() if events else "",
-        activity_count=len(events),
+        latest_activity_date=latest,
+        activity_count=len(positions),
         contact=_contact(contact),
     )

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from adapters.core.config import AdapterConfig
 from adapters.core.index import MatchIndex
-from adapters.core.matching import match
-from adapters.core.server import build_index
+from adapters.core.matching import MatchResult
+from adapters.core.server import build_index, matcher_for
 from lateral.config import ConfigError
 from policy.validation import validate_subject
 from protos.lateral.v1 import common_pb2
@@ -66,6 +66,12 @@ def subject_from_row(row: Mapping[str, str]) -> common_pb2.Subject:
     return subject
 
 
+def _explain(result: MatchResult) -> str:
+    """The decision, then every candidate shown with its per-field comparison levels and weights."""
+    others = [c.describe() for c in result.candidates[1:]]
+    return result.explanation + ("; other candidates: " + " | ".join(others) if others else "")
+
+
 def count_rows(path: Path) -> int:
     """Data rows in a CSV file (for progress)."""
     with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -90,6 +96,7 @@ def dry_run(
         ConfigError: when the input has no query_id column or has columns it does not know.
     """
     index = index or build_index(config)
+    matcher = matcher_for(config, index)
     outcomes: Counter[str] = Counter()
     with input_path.open(newline="", encoding="utf-8-sig") as source:
         reader = csv.DictReader(source)
@@ -108,7 +115,7 @@ def dry_run(
             for row in reader:
                 row = {k: v or "" for k, v in row.items() if k is not None}
                 try:
-                    result = match(index, subject_from_row(row))
+                    result = matcher.match(subject_from_row(row))
                 except InvalidRow as error:
                     out = [row["query_id"], "INVALID", "", ""]
                     outcomes["INVALID"] += 1
@@ -116,7 +123,7 @@ def dry_run(
                 else:
                     name = common_pb2.Outcome.Name(result.outcome).removeprefix("OUTCOME_")
                     outcomes[name] += 1
-                    out = [row["query_id"], name, ";".join(result.record_keys), f"{result.score:.3f}"]
-                    writer.writerow([*out, result.explanation] if explain else out)
+                    out = [row["query_id"], name, ";".join(result.record_keys), f"{result.score:.6f}"]
+                    writer.writerow([*out, _explain(result)] if explain else out)
                 advance()
     return outcomes

@@ -1,77 +1,305 @@
-"""The local match index: normalised people with blocking keys, and their activity, held in memory."""
+"""The local match index: normalised people in columns, blocking keys as sorted 64-bit hashes, and activity.
+
+Memory matters at a million records: strings are interned (names repeat), numbers live in numpy arrays,
+and each blocking key costs 12 bytes a record (hash and row) instead of a Python dict entry's ~150.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+import sys
+import zlib
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from adapters.core.normalise import date_key, first_given_key, name_key, nhs_key, postcode_key
-from adapters.core.source import SourceEvent, SourceSnapshot
+import numpy as np
+import numpy.typing as npt
+
+from adapters.core.normalise import (
+    address_key,
+    date_key,
+    family_key,
+    formal_names,
+    gender_key,
+    given_tokens,
+    name_tokens,
+    nhs_key,
+    phonetic,
+    postcode_key,
+)
+from adapters.core.source import Contact, SourceAlias, SourceEvent, SourcePerson, SourceSnapshot
+
+# Blocking keys: any single recording error leaves at least one of them intact for the true record.
+BLOCKS = ("nhs", "uprn", "family_year", "family_monthday", "given_dob", "postcode_dob", "names")
+Address = tuple[str, frozenset[str]]
 
 
-@dataclass(frozen=True, slots=True)
-class IndexedPerson:
-    record_key: str
-    given: str
-    family: str
-    date_of_birth: dt.date | None
-    postcode: str
-    nhs_number: str
-    restricted: bool
+def block_hash(kind: str, value: str) -> int:
+    """A 64-bit hash that is the same in every process (str hashes are not), from two fast checksums."""
+    data = f"{kind}|{value}".encode()
+    return (zlib.crc32(data) << 32) | zlib.adler32(data)
+
+
+def person_blocks(
+    given: tuple[str, ...], family: str, dob: int, postcode: str, nhs: str, uprn: str
+) -> Iterable[tuple[str, str]]:
+    """The blocking keys of one name of a person (records add one set per alias too)."""
+    family_sound = phonetic(family)
+    first = given[0] if given else ""
+    if nhs:
+        yield "nhs", nhs
+    if uprn:
+        yield "uprn", uprn
+    if family_sound:
+        yield "names", f"{family_sound}|{phonetic(first)}"
+    if dob:
+        if family_sound:
+            yield "family_year", f"{family_sound}|{dob // 10_000}"
+            yield "family_monthday", f"{family_sound}|{dob % 10_000}"
+        for formal in formal_names(first) if first else ():
+            yield "given_dob", f"{formal}|{dob}"
+        if postcode and " " in postcode:
+            yield "postcode_dob", f"{postcode}|{dob}"
+
+
+@dataclass
+class Events:
+    """Activity in columns, grouped by record row: offsets[row]..offsets[row + 1]."""
+
+    offsets: npt.NDArray[np.int64]
+    dates: npt.NDArray[np.int32]  # proleptic ordinals
+    categories: npt.NDArray[np.int16]
+    restricted: npt.NDArray[np.bool_]
+    contacts: npt.NDArray[np.int32]  # -1: none
+    category_names: list[str]
+    contact_table: list[Contact]
+
+    def of(self, row: int) -> range:
+        return range(int(self.offsets[row]), int(self.offsets[row + 1]))
 
 
 @dataclass
 class MatchIndex:
-    """People by blocking key. Built once from a snapshot; replaced whole when refreshed."""
+    """Read-only once built; a refresh builds a new one and swaps it in."""
 
-    people: dict[str, IndexedPerson] = field(default_factory=dict)
-    by_name: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
-    by_nhs: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
-    # Activity per record key, most recent first.
-    events: dict[str, list[SourceEvent]] = field(default_factory=dict)
-    record_count: int = 0
-    activity_count: int = 0
+    keys: list[str]
+    given: list[tuple[str, ...]]
+    family: list[str]
+    family_parts: list[tuple[str, ...]]
+    dob: npt.NDArray[np.int32]
+    gender: npt.NDArray[np.int8]
+    postcode: list[str]
+    address: list[Address]
+    uprn: list[str]
+    nhs: list[str]
+    restricted: npt.NDArray[np.bool_]
+    aliases: dict[int, list[tuple[tuple[str, ...], str]]]
+    events: Events
+    blocks: dict[str, tuple[npt.NDArray[np.uint64], npt.NDArray[np.int32]]]
+    family_counts: Counter[str]
+    given_counts: Counter[str]
+    postcode_counts: Counter[str]
     watermark: str = ""
     built_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    skipped: Counter[str] = field(default_factory=Counter)
 
-    @classmethod
-    def build(cls, snapshot: SourceSnapshot) -> MatchIndex:
-        """Builds the index from one read of the source."""
-        index = cls(
-            record_count=len(snapshot.people),
-            activity_count=len(snapshot.events),
-            watermark=snapshot.watermark,
-        )
-        for person in snapshot.people:
-            indexed = IndexedPerson(
-                record_key=person.record_key,
-                given=first_given_key(person.given_names),
-                family=name_key(person.family_name),
-                date_of_birth=date_key(person.date_of_birth),
-                postcode=postcode_key(person.postcode),
-                nhs_number=nhs_key(person.nhs_number),
-                restricted=person.restricted,
-            )
-            # Duplicate rows for one key (a person at two addresses) keep the first; their names index alike.
-            index.people.setdefault(person.record_key, indexed)
-            index.by_name[(indexed.family, indexed.given)].add(person.record_key)
-            if indexed.nhs_number:
-                index.by_nhs[indexed.nhs_number].add(person.record_key)
-        for alias in snapshot.aliases:
-            if alias.record_key in index.people:
-                index.by_name[(name_key(alias.family_name), first_given_key(alias.given_names))].add(
-                    alias.record_key
-                )
-        grouped: dict[str, list[SourceEvent]] = defaultdict(list)
-        for event in snapshot.events:
-            if event.record_key in index.people:
-                grouped[event.record_key].append(event)
-        index.events = {
-            key: sorted(evts, key=lambda e: e.activity_date, reverse=True) for key, evts in grouped.items()
-        }
-        return index
+    @property
+    def record_count(self) -> int:
+        return len(self.keys)
 
     @property
     def person_count(self) -> int:
-        return len(self.people)
+        return len(self.keys)
+
+    @property
+    def activity_count(self) -> int:
+        return len(self.events.dates)
+
+    def lookup(self, kind: str, value: str) -> npt.NDArray[np.int32]:
+        """Rows whose blocking key of this kind has this value (a hash collision only adds a candidate)."""
+        hashes, rows = self.blocks[kind]
+        h = np.uint64(block_hash(kind, value))
+        start = int(np.searchsorted(hashes, h, side="left"))
+        end = int(np.searchsorted(hashes, h, side="right"))
+        return rows[start:end]
+
+    @classmethod
+    def build(cls, snapshot: SourceSnapshot) -> MatchIndex:
+        """Builds an index from an in-memory snapshot (tests; the adapter streams from its database)."""
+        builder = IndexBuilder()
+        for person in snapshot.people:
+            builder.add_person(person)
+        for alias in snapshot.aliases:
+            builder.add_alias(alias)
+        for event in snapshot.events:
+            builder.add_event(event)
+        builder.note_watermark(snapshot.watermark)
+        builder.skipped.update(snapshot.skipped)
+        return builder.finish()
+
+
+def _intern(value: str) -> str:
+    return sys.intern(value)
+
+
+class IndexBuilder:
+    """Receives source rows one by one (as the database yields them) and builds the index."""
+
+    def __init__(self, progress: Callable[[str, int], None] = lambda stage, n: None) -> None:
+        self._progress = progress
+        self.keys: list[str] = []
+        self.rows: dict[str, int] = {}
+        self.given: list[tuple[str, ...]] = []
+        self.family: list[str] = []
+        self.family_parts: list[tuple[str, ...]] = []
+        self.dob = array("i")
+        self.gender = array("b")
+        self.postcode: list[str] = []
+        self.address: list[Address] = []
+        self.uprn: list[str] = []
+        self.nhs: list[str] = []
+        self.restricted = bytearray()
+        self.aliases: dict[int, list[tuple[tuple[str, ...], str]]] = {}
+        self._block_hashes: dict[str, array[int]] = {k: array("Q") for k in BLOCKS}
+        self._block_rows: dict[str, array[int]] = {k: array("i") for k in BLOCKS}
+        self._events: tuple[array[int], array[int], array[int], bytearray, array[int]] = (
+            array("i"),
+            array("i"),
+            array("h"),
+            bytearray(),
+            array("i"),
+        )
+        self._categories: dict[str, int] = {}
+        self._contacts: dict[Contact, int] = {}
+        self._watermark: object = None
+        self.skipped: Counter[str] = Counter()
+
+    def _add_blocks(self, row: int, blocks: Iterable[tuple[str, str]]) -> None:
+        for kind, value in blocks:
+            self._block_hashes[kind].append(block_hash(kind, value))
+            self._block_rows[kind].append(row)
+
+    def add_person(self, person: SourcePerson) -> None:
+        if person.record_key in self.rows:
+            self.skipped["a second row for one record key (the first is kept)"] += 1
+            return
+        row = len(self.keys)
+        key = person.record_key
+        self.rows[key] = row
+        self.keys.append(key)
+        given = given_tokens(person.given_names)
+        family = family_key(person.family_name)
+        dob = date_key(person.date_of_birth)
+        postcode = _intern(postcode_key(person.postcode))
+        nhs = nhs_key(person.nhs_number)
+        self.given.append(given)
+        self.family.append(family)
+        self.family_parts.append(name_tokens(person.family_name))
+        self.dob.append(dob)
+        self.gender.append(gender_key(person.gender))
+        self.postcode.append(postcode)
+        self.address.append(address_key(person.address) if person.address else ("", frozenset()))
+        self.uprn.append(person.uprn)
+        self.nhs.append(nhs)
+        self.restricted.append(person.restricted)
+        self._add_blocks(row, person_blocks(given, family, dob, postcode, nhs, person.uprn))
+        if row % 50_000 == 49_999:
+            self._progress("people", 50_000)
+
+    def add_alias(self, alias: SourceAlias) -> None:
+        row = self.rows.get(alias.record_key)
+        if row is None:
+            self.skipped["alias of an unknown record key"] += 1
+            return
+        given = given_tokens(alias.given_names)
+        family = family_key(alias.family_name)
+        self.aliases.setdefault(row, []).append((given, family))
+        self._add_blocks(row, person_blocks(given, family, self.dob[row], self.postcode[row], "", ""))
+
+    def add_event(self, event: SourceEvent) -> None:
+        row = self.rows.get(event.record_key)
+        if row is None:
+            self.skipped["activity of an unknown record key"] += 1
+            return
+        rows, dates, categories, restricted, contacts = self._events
+        rows.append(row)
+        dates.append(event.activity_date.toordinal())
+        categories.append(self._categories.setdefault(event.category, len(self._categories)))
+        restricted.append(event.restricted)
+        contacts.append(
+            -1 if event.contact is None else self._contacts.setdefault(event.contact, len(self._contacts))
+        )
+        if len(rows) % 100_000 == 0:
+            self._progress("activity", 100_000)
+
+    def note_watermark(self, value: object) -> None:
+        """Keeps the highest change watermark seen, compared in its own type (an id as a number)."""
+        if value is None or value == "":
+            return
+        current = self._watermark
+        try:
+            newer = current is None or value > current  # type: ignore[operator]
+        except TypeError:
+            newer = str(value) > str(current)
+        if newer:
+            self._watermark = value
+
+    def finish(self) -> MatchIndex:
+        n = len(self.keys)
+        blocks = {}
+        for kind in BLOCKS:
+            hashes = (
+                np.frombuffer(self._block_hashes[kind], dtype=np.uint64)
+                if self._block_hashes[kind]
+                else np.zeros(0, dtype=np.uint64)
+            )
+            rows = (
+                np.frombuffer(self._block_rows[kind], dtype=np.int32)
+                if self._block_rows[kind]
+                else np.zeros(0, dtype=np.int32)
+            )
+            order = np.argsort(hashes, kind="stable")
+            blocks[kind] = (hashes[order], rows[order])
+        rows_a, dates_a, cats_a, restricted_a, contacts_a = self._events
+        ev_rows = np.frombuffer(rows_a, dtype=np.int32) if rows_a else np.zeros(0, dtype=np.int32)
+        order = np.argsort(ev_rows, kind="stable")
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(ev_rows, minlength=n), out=offsets[1:])
+
+        def column(values: array[int] | bytearray, dtype: type) -> npt.NDArray:  # type: ignore[type-arg]
+            return (
+                np.frombuffer(values, dtype=dtype)[order].copy() if len(values) else np.zeros(0, dtype=dtype)
+            )
+
+        events = Events(
+            offsets=offsets,
+            dates=column(dates_a, np.int32),
+            categories=column(cats_a, np.int16),
+            restricted=column(restricted_a, np.bool_),
+            contacts=column(contacts_a, np.int32),
+            category_names=list(self._categories),
+            contact_table=list(self._contacts),
+        )
+        return MatchIndex(
+            keys=self.keys,
+            given=self.given,
+            family=self.family,
+            family_parts=self.family_parts,
+            dob=np.frombuffer(self.dob, dtype=np.int32).copy() if n else np.zeros(0, dtype=np.int32),
+            gender=np.frombuffer(self.gender, dtype=np.int8).copy() if n else np.zeros(0, dtype=np.int8),
+            postcode=self.postcode,
+            address=self.address,
+            uprn=self.uprn,
+            nhs=self.nhs,
+            restricted=np.frombuffer(bytes(self.restricted), dtype=np.bool_).copy(),
+            aliases=self.aliases,
+            events=events,
+            blocks=blocks,
+            family_counts=Counter(self.family),
+            given_counts=Counter(g[0] for g in self.given if g),
+            postcode_counts=Counter(p for p in self.postcode if p),
+            watermark="" if self._watermark is None else str(self._watermark),
+            skipped=self.skipped,
+        )

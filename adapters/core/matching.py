@@ -1,78 +1,276 @@
 """Deciding whether a subject is one of the agency's people.
 
-This is the simple, explainable exact matcher of the walking skeleton: a normalised family name and first
-given name (or an alias) block the candidates; a date of birth or NHS number confirms. The matching issue
-replaces it with probabilistic scoring behind the same `match` signature.
+1. Retrieve candidates by several blocking keys, so that any single recording error leaves one intact.
+2. Score each candidate (scoring.py) and turn the evidence into a probability, with a prior of one true
+   record among all the agency's records.
+3. Decide. KNOWN needs a high probability *and* agreement on a given name, a family name (or alias) and the
+   date of birth (or the NHS number), and no conflicting location: the same name and date of birth at an
+   address in another district may be someone else, so that is POSSIBLE until an identifier settles it.
+   Candidates close to the best that are a different person (not a duplicate record of the same one) make
+   the answer POSSIBLE too, naming the attributes that would separate them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
 from adapters.core.index import MatchIndex
-from adapters.core.normalise import date_key, first_given_key, name_key, nhs_key, postcode_key
+from adapters.core.normalise import (
+    address_key,
+    date_key,
+    family_key,
+    formal_names,
+    given_tokens,
+    name_tokens,
+    nhs_key,
+    phonetic,
+    postcode_key,
+)
+from adapters.core.scoring import (
+    DOB_AGREES,
+    NAME_AGREES,
+    STRONG_NAME,
+    WEAK_NAME,
+    QueryFields,
+    Scored,
+    Scorer,
+    Weights,
+)
 from protos.lateral.v1 import common_pb2
 
 KNOWN = common_pb2.OUTCOME_KNOWN
 POSSIBLE = common_pb2.OUTCOME_POSSIBLE
 NOT_KNOWN = common_pb2.OUTCOME_NOT_KNOWN
+MAX_CANDIDATES = 2000
+_GENDER = {common_pb2.GENDER_FEMALE: 1, common_pb2.GENDER_MALE: 2, common_pb2.GENDER_OTHER: 3}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Posterior probabilities for KNOWN and POSSIBLE; how close (in bits) another person must be to
+    make the answer ambiguous."""
+
+    known: float = 0.999
+    possible: float = 0.5
+    ambiguity_bits: float = 6.0
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One scored record, for the admin's explanation (never sent across the federation)."""
+
+    record_key: str
+    probability: float
+    weight: float
+    levels: tuple[tuple[str, str, float], ...]
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{name} {level} {weight:+.1f}" for name, level, weight in self.levels)
+        return f"{self.record_key} p={self.probability:.6f} ({self.weight:+.1f} bits: {fields})"
 
 
 @dataclass(frozen=True)
 class MatchResult:
-    """The local decision. Record keys, score and explanation stay inside the agency."""
+    """The local decision. Record keys, rows, score and explanation stay inside the agency."""
 
     outcome: common_pb2.Outcome.ValueType
     record_keys: tuple[str, ...] = ()
     score: float = 0.0
     resolving_attributes: tuple[common_pb2.Attribute.ValueType, ...] = ()
     explanation: str = ""
+    rows: tuple[int, ...] = ()
+    candidates: tuple[Candidate, ...] = ()
 
 
-def _name_variants(subject: common_pb2.Subject) -> set[tuple[str, str]]:
-    names = {(name_key(subject.family_name), first_given_key(list(subject.given_names)))}
-    names |= {(name_key(o.family_name), first_given_key(list(o.given_names))) for o in subject.other_names}
-    return {n for n in names if n[0] and n[1]}
+def query_fields(subject: common_pb2.Subject) -> QueryFields:
+    """Normalises a validated subject like the index normalises records."""
+    others = tuple(
+        (given_tokens(list(o.given_names)), family_key(o.family_name), name_tokens(o.family_name))
+        for o in subject.other_names
+    )
+    address = " ".join(subject.address.lines)
+    return QueryFields(
+        given=given_tokens(list(subject.given_names)),
+        family=family_key(subject.family_name),
+        family_parts=name_tokens(subject.family_name),
+        other_names=others,
+        dob=date_key(subject.date_of_birth),
+        gender=_GENDER.get(subject.gender, 0),
+        postcode=postcode_key(subject.address.postcode),
+        address=address_key(address) if address else ("", frozenset()),
+        nhs=nhs_key(subject.nhs_number),
+        uprn=subject.address.uprn,
+    )
+
+
+def _record_fields(index: MatchIndex, row: int) -> QueryFields:
+    return QueryFields(
+        given=index.given[row],
+        family=index.family[row],
+        family_parts=index.family_parts[row],
+        other_names=tuple((g, f, (f,)) for g, f in index.aliases.get(row, ())),
+        dob=int(index.dob[row]),
+        gender=int(index.gender[row]),
+        postcode=index.postcode[row],
+        address=index.address[row],
+        nhs=index.nhs[row],
+        uprn=index.uprn[row],
+    )
+
+
+class Matcher:
+    """Matches subjects against one index. Cheap to create; create one per index."""
+
+    def __init__(
+        self, index: MatchIndex, thresholds: Thresholds | None = None, weights: Weights | None = None
+    ) -> None:
+        self.index = index
+        self.thresholds = thresholds or Thresholds()
+        self.scorer = Scorer(index, weights)
+        # One true record among all of them.
+        self._prior = -math.log2(max(2, index.record_count))
+
+    def probability(self, weight: float) -> float:
+        return 1.0 / (1.0 + math.pow(2.0, -(weight + self._prior)))
+
+    def candidates(self, q: QueryFields) -> npt.NDArray[np.int32]:
+        """Rows sharing at least one blocking key with the query."""
+        idx = self.index
+        found = []
+        names: list[tuple[tuple[str, ...], str]] = [(q.given, q.family)]
+        names += [(g, f) for g, f, _ in q.other_names]
+        if q.given:  # a record with the names the other way round
+            names.append(((q.family,), q.given[0]))
+        for given, family in names:
+            sound = phonetic(family)
+            first = given[0] if given else ""
+            if sound:
+                rows = idx.lookup("names", f"{sound}|{phonetic(first)}")
+                # Records without a date of birth are found by name; others have sharper keys.
+                found.append(rows if not q.dob else rows[idx.dob[rows] == 0])
+            if q.dob:
+                if sound:
+                    found.append(idx.lookup("family_year", f"{sound}|{q.dob // 10_000}"))
+                    found.append(idx.lookup("family_monthday", f"{sound}|{q.dob % 10_000}"))
+                for formal in formal_names(first) if first else ():
+                    found.append(idx.lookup("given_dob", f"{formal}|{q.dob}"))
+        if q.dob and q.postcode and " " in q.postcode:
+            found.append(idx.lookup("postcode_dob", f"{q.postcode}|{q.dob}"))
+        if q.nhs:
+            found.append(idx.lookup("nhs", q.nhs))
+        if q.uprn:
+            found.append(idx.lookup("uprn", q.uprn))
+        if not found:
+            return np.zeros(0, dtype=np.int32)
+        rows = np.unique(np.concatenate(found))
+        return rows[:MAX_CANDIDATES]
+
+    def _decisive(self, s: Scored) -> bool:
+        """Agreement strong enough to disclose.
+
+        An identifier (NHS number, or UPRN with date of birth) settles it. Otherwise given name, family name
+        and date of birth must all agree, at most one of them only nearly (a weak family-name level, or a date
+        of birth one digit or a swap away), and a near agreement needs the address to agree as well. The given
+        name must agree strongly: a household shares its address, family name and (twins) date of birth, so
+        only the given name tells its members apart. The same name and date of birth recorded in another
+        district is never enough: that may be someone else.
+        """
+        given, family, dob = s.level("given"), s.level("family"), s.level("dob")
+        if s.level("nhs") == "exact" and (family in NAME_AGREES or dob in DOB_AGREES):
+            return True
+        if s.level("uprn") == "exact" and dob in DOB_AGREES and given in NAME_AGREES:
+            return True
+        postcode, address = s.level("postcode"), s.level("address")
+        if postcode == "different" or (postcode == "missing" and address == "different"):
+            return False
+        if dob not in DOB_AGREES:
+            return False
+        if s.level("swapped") == "swapped":
+            near = 0
+        elif given in STRONG_NAME and family in NAME_AGREES:
+            near = int(family in WEAK_NAME)
+        else:
+            return False
+        near += dob != "exact"
+        located = postcode in ("exact", "sector") or address == "same"
+        return near == 0 or (near == 1 and located)
+
+    def _same_person(self, a: int, b: int) -> bool:
+        """Whether two records of this agency are one person recorded twice."""
+        s = self.scorer.score(_record_fields(self.index, a), b)
+        return self.probability(s.weight) >= self.thresholds.known and self._decisive(s)
+
+    def _resolving(
+        self, q: QueryFields, best: Scored, rows: list[int]
+    ) -> tuple[common_pb2.Attribute.ValueType, ...]:
+        idx = self.index
+        out: list[common_pb2.Attribute.ValueType] = []
+        if not q.dob and any(idx.dob[r] for r in rows):
+            out.append(common_pb2.ATTRIBUTE_DATE_OF_BIRTH)
+        if not q.nhs and any(idx.nhs[r] for r in rows):
+            out.append(common_pb2.ATTRIBUTE_NHS_NUMBER)
+        if not q.postcode and any(idx.postcode[r] for r in rows):
+            out.append(common_pb2.ATTRIBUTE_POSTCODE)
+        if not q.address[1] and any(idx.address[r][1] for r in rows):
+            out.append(common_pb2.ATTRIBUTE_ADDRESS)
+        if not q.gender and len({int(idx.gender[r]) for r in rows}) > 1:
+            out.append(common_pb2.ATTRIBUTE_GENDER)
+        if best.level("family") == "different" and not q.other_names:
+            out.append(common_pb2.ATTRIBUTE_OTHER_NAMES)
+        return tuple(out)
+
+    def _candidate(self, s: Scored) -> Candidate:
+        levels = tuple((name, level, weight) for name, (level, weight) in s.levels.items())
+        return Candidate(self.index.keys[s.row], self.probability(s.weight), s.weight, levels)
+
+    def match_fields(self, q: QueryFields) -> MatchResult:
+        t = self.thresholds
+        scored = sorted((self.scorer.score(q, int(r)) for r in self.candidates(q)), key=lambda s: -s.weight)
+        shown = tuple(self._candidate(s) for s in scored[:3])
+        if not scored or self.probability(scored[0].weight) < t.possible:
+            why = f"best candidate {shown[0].describe()}" if shown else "no candidate shares a blocking key"
+            return MatchResult(NOT_KNOWN, explanation=why, candidates=shown)
+        best = scored[0]
+        p = self.probability(best.weight)
+        close = [s for s in scored[1:] if self.probability(s.weight) >= t.possible]
+        same = [best] + [s for s in close if self._same_person(best.row, s.row)]
+        rivals = [s for s in close if s not in same and s.weight >= best.weight - t.ambiguity_bits]
+        if p >= t.known and self._decisive(best) and not rivals:
+            rows = tuple(s.row for s in same)
+            return MatchResult(
+                KNOWN,
+                tuple(self.index.keys[r] for r in rows),
+                p,
+                explanation=f"KNOWN: {shown[0].describe()}",
+                rows=rows,
+                candidates=shown,
+            )
+        rows_considered = [s.row for s in [*same, *rivals]]
+        reason = (
+            "another person scores close"
+            if rivals
+            else "agreement short of a disclosure (names, date of birth and location must all agree)"
+            if p >= t.known
+            else "probability between the thresholds"
+        )
+        return MatchResult(
+            POSSIBLE,
+            tuple(self.index.keys[r] for r in rows_considered),
+            p,
+            self._resolving(q, best, rows_considered),
+            explanation=f"POSSIBLE ({reason}): {shown[0].describe()}",
+            rows=tuple(rows_considered),
+            candidates=shown,
+        )
+
+    def match(self, subject: common_pb2.Subject) -> MatchResult:
+        return self.match_fields(query_fields(subject))
 
 
 def match(index: MatchIndex, subject: common_pb2.Subject) -> MatchResult:
-    """Matches a validated subject against the index."""
-    names = _name_variants(subject)
-    dob = date_key(subject.date_of_birth)
-    nhs = nhs_key(subject.nhs_number)
-    families = {family for family, _ in names}
-
-    by_name: set[str] = set().union(*(index.by_name.get(n, set()) for n in names))
-    by_nhs = index.by_nhs.get(nhs, set()) if nhs else set()
-
-    strong = {k for k in by_name if dob is not None and index.people[k].date_of_birth == dob}
-    nhs_confirmed = {
-        k
-        for k in by_nhs
-        if index.people[k].family in families or (dob is not None and index.people[k].date_of_birth == dob)
-    }
-    if strong or nhs_confirmed:
-        reasons = []
-        if nhs_confirmed:
-            reasons.append("NHS number with family name or date of birth")
-        if strong:
-            reasons.append("family name, first given name and date of birth")
-        keys = tuple(sorted(strong | nhs_confirmed))
-        return MatchResult(
-            KNOWN, keys, 1.0 if nhs_confirmed else 0.9, explanation="exact: " + " and ".join(reasons)
-        )
-
-    # Same name but one side has no date of birth, or the NHS number alone: a weak match.
-    weak = {k for k in by_name if dob is None or index.people[k].date_of_birth is None} | by_nhs
-    if weak:
-        people = [index.people[k] for k in weak]
-        resolving: list[common_pb2.Attribute.ValueType] = []
-        if dob is None and any(p.date_of_birth for p in people):
-            resolving.append(common_pb2.ATTRIBUTE_DATE_OF_BIRTH)
-        if not nhs and any(p.nhs_number for p in people):
-            resolving.append(common_pb2.ATTRIBUTE_NHS_NUMBER)
-        if not postcode_key(subject.address.postcode) and any(p.postcode for p in people):
-            resolving.append(common_pb2.ATTRIBUTE_POSTCODE)
-        why = "NHS number only" if weak == by_nhs else "name only, no date of birth on one side"
-        return MatchResult(POSSIBLE, tuple(sorted(weak)), 0.5, tuple(resolving), explanation=f"weak: {why}")
-    return MatchResult(NOT_KNOWN, explanation="no candidate with this name or NHS number")
+    """Matches a validated subject with default thresholds and weights."""
+    return Matcher(index).match(subject)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -12,8 +13,8 @@ from google.protobuf import timestamp_pb2
 import lateral
 from adapters.core.config import AdapterConfig
 from adapters.core.disclosure import finding_for
-from adapters.core.index import MatchIndex
-from adapters.core.matching import match
+from adapters.core.index import IndexBuilder, MatchIndex
+from adapters.core.matching import Matcher, Thresholds
 from adapters.core.source import Contact, read_source
 from lateral.errors import FieldViolation, InvalidRequestError, maps_errors
 from lateral.rpc import SERVER_OPTIONS, add_standard_services, bind
@@ -25,9 +26,19 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = adapter_pb2.DESCRIPTOR.services_by_name["AgencyAdapter"].full_name
 
 
-def build_index(config: AdapterConfig) -> MatchIndex:
-    """Reads the agency database and builds the match index."""
-    return MatchIndex.build(read_source(config))
+def build_index(
+    config: AdapterConfig, progress: Callable[[str, int], None] = lambda stage, n: None
+) -> MatchIndex:
+    """Reads the agency database (streaming) and builds the match index."""
+    builder = IndexBuilder(progress)
+    read_source(config, builder)
+    return builder.finish()
+
+
+def matcher_for(config: AdapterConfig, index: MatchIndex) -> Matcher:
+    """A matcher with the agency's thresholds."""
+    m = config.matching
+    return Matcher(index, Thresholds(m.known_probability, m.possible_probability, m.ambiguity_bits))
 
 
 class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
@@ -36,6 +47,7 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
     def __init__(self, config: AdapterConfig, index: MatchIndex) -> None:
         self._config = config
         self._index = index
+        self._matcher = matcher_for(config, index)
         c = config.contact
         self._default_contact = Contact(name=c.name, role=c.role, phone=c.phone, email=c.email)
 
@@ -53,7 +65,7 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         )
         if violations:
             raise InvalidRequestError(violations)
-        result = match(self._index, request.subject)
+        result = self._matcher.match(request.subject)
         finding = finding_for(result, self._index, self._default_contact)
         log.info(
             "check %s: %s for %s",

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import operator
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import sqlalchemy as sa
 
@@ -58,15 +60,39 @@ class SourceEvent:
     contact: Contact | None = None
 
 
+class Sink(Protocol):
+    """Where source rows go as they are read (the index builder, or a snapshot in tests)."""
+
+    skipped: Counter[str]
+
+    def add_person(self, person: SourcePerson) -> None: ...
+    def add_alias(self, alias: SourceAlias) -> None: ...
+    def add_event(self, event: SourceEvent) -> None: ...
+    def note_watermark(self, value: object) -> None: ...
+
+
 @dataclass
 class SourceSnapshot:
-    """Everything the index needs from one read of the agency database."""
+    """Everything one read of the agency database gives, held in memory (small sources and tests)."""
 
     people: list[SourcePerson] = field(default_factory=list)
     aliases: list[SourceAlias] = field(default_factory=list)
     events: list[SourceEvent] = field(default_factory=list)
     watermark: str = ""
     skipped: Counter[str] = field(default_factory=Counter)
+
+    def add_person(self, person: SourcePerson) -> None:
+        self.people.append(person)
+
+    def add_alias(self, alias: SourceAlias) -> None:
+        self.aliases.append(alias)
+
+    def add_event(self, event: SourceEvent) -> None:
+        self.events.append(event)
+
+    def note_watermark(self, value: object) -> None:
+        if value is not None and str(value) > self.watermark:
+            self.watermark = str(value)
 
 
 def _statement(mapping: TableMapping) -> sa.Executable:
@@ -80,11 +106,20 @@ def _statement(mapping: TableMapping) -> sa.Executable:
     ).select_from(table)
 
 
+Column = Callable[[Sequence[object]], object]
+
+
+def _none(row: Sequence[object]) -> object:
+    return None
+
+
 def _rows(
     conn: sa.Connection, mapping: TableMapping, where: str, required: tuple[str, ...]
-) -> Iterator[sa.RowMapping]:
+) -> tuple[Callable[[str], Column], Iterator[Sequence[object]]]:
+    """Runs a mapping and returns a column accessor (by canonical name; absent columns read as None) and the
+    rows as plain tuples, streamed in batches (named access per row costs more than the rest of the read)."""
     try:
-        result = conn.execute(_statement(mapping))
+        result = conn.execution_options(yield_per=10_000).execute(_statement(mapping))
     except sa.exc.DataError:
         # A conversion error's message can quote a value from a row: say where, never what.
         raise ConfigError(
@@ -94,11 +129,16 @@ def _rows(
     except sa.exc.DBAPIError as error:
         # Syntax and unknown-column errors quote the mapping's SQL, which is what the admin needs to fix it.
         raise ConfigError(f"{where}: the source database rejected the mapping: {error.orig}") from None
-    columns = set(result.keys())
-    missing = [c for c in required if c not in columns]
+    positions = {name: i for i, name in enumerate(result.keys())}
+    missing = [c for c in required if c not in positions]
     if missing:
+        result.close()
         raise ConfigError(f"{where}: the result has no column(s) {missing}; name them with AS in the query")
-    yield from result.mappings()
+
+    def column(name: str) -> Column:
+        return operator.itemgetter(positions[name]) if name in positions else _none
+
+    return column, iter(result)
 
 
 def _text(value: object) -> str:
@@ -107,7 +147,12 @@ def _text(value: object) -> str:
 
 def parse_date(value: object) -> dt.date | None:
     """A date from a DATE/DATETIME column or ISO text; None when empty or unreadable."""
-    if value is None or value == "":
+    if type(value) is str:  # the common case first: ISO text
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    if value is None:
         return None
     if isinstance(value, dt.datetime):
         return value.date()
@@ -120,9 +165,9 @@ def parse_date(value: object) -> dt.date | None:
 
 
 class _Reader:
-    def __init__(self, config: AdapterConfig) -> None:
+    def __init__(self, config: AdapterConfig, sink: Sink) -> None:
         self.config = config
-        self.snapshot = SourceSnapshot()
+        self.sink = sink
         self._restricted_values = {v.upper() for v in config.mapping.restricted_values}
 
     def _flag(self, value: object) -> bool:
@@ -130,96 +175,116 @@ class _Reader:
             return bool(value)
         return _text(value).upper() in self._restricted_values
 
-    def _watermark(self, row: sa.RowMapping) -> None:
-        mark = row.get("watermark")
-        if mark is not None and str(mark) > self.snapshot.watermark:
-            self.snapshot.watermark = str(mark)
-
     def read_people(self, conn: sa.Connection) -> None:
         genders = self.config.mapping.gender
-        for row in _rows(
+        col, rows = _rows(
             conn,
             self.config.mapping.people,
             f"{self.config.origin}: mapping.people",
             ("record_key", "given_names", "family_name"),
-        ):
-            key, family = _text(row["record_key"]), _text(row["family_name"])
+        )
+        key_of, given_of, family_of, dob_of = (
+            col("record_key"),
+            col("given_names"),
+            col("family_name"),
+            col("date_of_birth"),
+        )
+        gender_of, address_of, postcode_of, uprn_of = (
+            col("gender"),
+            col("address"),
+            col("postcode"),
+            col("uprn"),
+        )
+        nhs_of, restricted_of, mark_of = col("nhs_number"), col("restricted"), col("watermark")
+        sink, skipped = self.sink, self.sink.skipped
+        for row in rows:
+            key, family = _text(key_of(row)), _text(family_of(row))
             if not key or not family:
-                self.snapshot.skipped["person without key or family name"] += 1
+                skipped["person without key or family name"] += 1
                 continue
-            raw_dob = row.get("date_of_birth")
+            raw_dob = dob_of(row)
             dob = parse_date(raw_dob)
-            if raw_dob not in (None, "") and dob is None:
-                self.snapshot.skipped["unreadable date of birth (kept without it)"] += 1
-            self.snapshot.people.append(
+            if dob is None and raw_dob not in (None, ""):
+                skipped["unreadable date of birth (kept without it)"] += 1
+            sink.add_person(
                 SourcePerson(
                     record_key=key,
-                    given_names=tuple(_text(row["given_names"]).split()),
+                    given_names=tuple(_text(given_of(row)).split()),
                     family_name=family,
                     date_of_birth=dob,
-                    gender=genders.get(_text(row.get("gender")), None),
-                    address=_text(row.get("address")),
-                    postcode=_text(row.get("postcode")),
-                    uprn=_text(row.get("uprn")),
-                    nhs_number=_text(row.get("nhs_number")),
-                    restricted=self._flag(row.get("restricted")),
+                    gender=genders.get(_text(gender_of(row))),
+                    address=_text(address_of(row)),
+                    postcode=_text(postcode_of(row)),
+                    uprn=_text(uprn_of(row)),
+                    nhs_number=_text(nhs_of(row)),
+                    restricted=self._flag(restricted_of(row)),
                 )
             )
-            self._watermark(row)
+            sink.note_watermark(mark_of(row))
 
     def read_aliases(self, conn: sa.Connection) -> None:
         mapping = self.config.mapping.aliases
         if mapping is None:
             return
-        for row in _rows(
+        col, rows = _rows(
             conn,
             mapping,
             f"{self.config.origin}: mapping.aliases",
             ("record_key", "given_names", "family_name"),
-        ):
-            key, family = _text(row["record_key"]), _text(row["family_name"])
+        )
+        key_of, given_of, family_of = col("record_key"), col("given_names"), col("family_name")
+        for row in rows:
+            key, family = _text(key_of(row)), _text(family_of(row))
             if key and family:
-                self.snapshot.aliases.append(
-                    SourceAlias(key, tuple(_text(row["given_names"]).split()), family)
-                )
+                self.sink.add_alias(SourceAlias(key, tuple(_text(given_of(row)).split()), family))
 
     def read_events(self, conn: sa.Connection) -> None:
         vocabulary = self.config.vocabulary
-        for row in _rows(
+        col, rows = _rows(
             conn,
             self.config.mapping.events,
             f"{self.config.origin}: mapping.events",
             ("record_key", "activity_date", "category"),
-        ):
-            key, when = _text(row["record_key"]), parse_date(row["activity_date"])
+        )
+        key_of, date_of, category_of, restricted_of = (
+            col("record_key"),
+            col("activity_date"),
+            col("category"),
+            col("restricted"),
+        )
+        name_of, role_of, phone_of, email_of = (
+            col("contact_name"),
+            col("contact_role"),
+            col("contact_phone"),
+            col("contact_email"),
+        )
+        mark_of = col("watermark")
+        sink, skipped = self.sink, self.sink.skipped
+        contacts: dict[tuple[str, str, str, str], Contact] = {}
+        for row in rows:
+            key, when = _text(key_of(row)), parse_date(date_of(row))
             if not key or when is None:
-                self.snapshot.skipped["activity without key or readable date"] += 1
+                skipped["activity without key or readable date"] += 1
                 continue
-            code = _text(row["category"])
+            code = _text(category_of(row))
             category = vocabulary.get(code)
             if category is None:
-                self.snapshot.skipped[
-                    "activity with a code outside the vocabulary (reported as 'other')"
-                ] += 1
+                skipped["activity with a code outside the vocabulary (reported as 'other')"] += 1
                 category = "other"
             contact = None
-            if _text(row.get("contact_name")):
-                contact = Contact(
-                    name=_text(row.get("contact_name")),
-                    role=_text(row.get("contact_role")),
-                    phone=_text(row.get("contact_phone")),
-                    email=_text(row.get("contact_email")),
-                )
-            self.snapshot.events.append(
-                SourceEvent(
-                    key, when, category, restricted=self._flag(row.get("restricted")), contact=contact
-                )
+            name = _text(name_of(row))
+            if name:
+                details = (name, _text(role_of(row)), _text(phone_of(row)), _text(email_of(row)))
+                contact = contacts.get(details) or contacts.setdefault(details, Contact(*details))
+            sink.add_event(
+                SourceEvent(key, when, category, restricted=self._flag(restricted_of(row)), contact=contact)
             )
-            self._watermark(row)
+            sink.note_watermark(mark_of(row))
 
 
-def read_source(config: AdapterConfig) -> SourceSnapshot:
-    """Reads people, aliases and activity from the agency database in one connection.
+def read_source(config: AdapterConfig, sink: Sink | None = None) -> Sink:
+    """Reads people, aliases and activity from the agency database in one connection into sink (a new
+    SourceSnapshot when none is given), streaming: rows are never all held at once.
 
     Raises:
         ConfigError: when the database cannot be reached or the mapping does not fit it.
@@ -228,7 +293,7 @@ def read_source(config: AdapterConfig) -> SourceSnapshot:
         engine = sa.create_engine(config.source.url)
     except (sa.exc.ArgumentError, ImportError) as error:
         raise ConfigError(f"{config.origin}: source.url: cannot open the database: {error}") from None
-    reader = _Reader(config)
+    reader = _Reader(config, sink if sink is not None else SourceSnapshot())
     try:
         with engine.connect() as conn:
             reader.read_people(conn)
@@ -238,6 +303,6 @@ def read_source(config: AdapterConfig) -> SourceSnapshot:
         raise ConfigError(f"{config.origin}: source.url: cannot read the database: {error.orig}") from None
     finally:
         engine.dispose()
-    for reason, count in reader.snapshot.skipped.items():
+    for reason, count in reader.sink.skipped.items():
         log.warning("%s: %d row(s): %s", config.agency.id, count, reason)
-    return reader.snapshot
+    return reader.sink
