@@ -59,7 +59,7 @@ def _child(folder: Path, baseline_queries: int) -> dict[str, Any]:
     from adapters.core import load_adapter_config
     from adapters.core.dryrun import subject_from_row
     from adapters.core.matching import Matcher
-    from adapters.core.server import build_index
+    from adapters.core.refresh import build_index
     from protos.lateral.v1 import common_pb2
 
     config = load_adapter_config(folder / f"{AGENCY}.toml")

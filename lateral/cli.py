@@ -15,7 +15,7 @@ import click
 import grpc
 from google.protobuf import json_format
 from rich.console import Console
-from rich.progress import Progress
+from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from lateral import __version__
 from lateral.config import ConfigError
@@ -175,8 +175,18 @@ def adapter_match(config_path: Path, input_path: Path, output_path: Path, explai
 
     config = load(load_adapter_config, config_path)
     try:
-        with err_console.status("Reading the agency database and building the index..."):
-            index = build_index(config)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed:,}"),
+            console=err_console,
+            transient=True,
+        ) as building:
+            stages = {
+                "people": building.add_task("Indexing people", total=None),
+                "activity": building.add_task("Indexing activity", total=None),
+            }
+            index = build_index(config, lambda stage, n: building.advance(stages[stage], n))
         with Progress(console=err_console, transient=True) as progress:
             task = progress.add_task("Matching", total=count_rows(input_path))
             outcomes = dry_run(

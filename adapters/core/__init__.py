@@ -9,10 +9,12 @@ from adapters.core.index import MatchIndex
 from adapters.core.matching import MatchResult, match
 from adapters.core.preset import AgencyPreset
 from adapters.core.records import SeedEvent, SeedPerson
-from adapters.core.server import AdapterServicer, build_index, create_server
+from adapters.core.refresh import build_index, refresh_index
+from adapters.core.server import AdapterServer, AdapterServicer, create_server
 
 __all__ = [
     "AdapterConfig",
+    "AdapterServer",
     "AdapterServicer",
     "AgencyPreset",
     "MatchIndex",
@@ -23,4 +25,5 @@ __all__ = [
     "create_server",
     "load_adapter_config",
     "match",
+    "refresh_index",
 ]

@@ -129,6 +129,15 @@ class MatchingSection(Frozen):
         return self
 
 
+class RefreshSection(Frozen):
+    """How the index follows the agency database."""
+
+    # Changes (by the mapping's watermark columns) are applied this often.
+    interval_seconds: float = Field(default=60, ge=1, le=86_400)
+    # Deletions leave no watermark: the index is rebuilt whole this often.
+    full_rebuild_hours: float = Field(default=24, ge=0.1, le=24 * 30)
+
+
 class ContactSection(Frozen):
     name: str = Field(min_length=1)
     role: str = ""
@@ -146,6 +155,7 @@ class AdapterConfig(Frozen):
     # The safeguarding contact given when no activity names a more specific one.
     contact: ContactSection
     matching: MatchingSection = MatchingSection()
+    refresh: RefreshSection = RefreshSection()
 
     @field_validator("vocabulary")
     @classmethod

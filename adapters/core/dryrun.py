@@ -13,7 +13,8 @@ from pathlib import Path
 from adapters.core.config import AdapterConfig
 from adapters.core.index import MatchIndex
 from adapters.core.matching import MatchResult
-from adapters.core.server import build_index, matcher_for
+from adapters.core.refresh import build_index
+from adapters.core.server import matcher_for
 from lateral.config import ConfigError
 from policy.validation import validate_subject
 from protos.lateral.v1 import common_pb2

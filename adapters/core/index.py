@@ -18,7 +18,8 @@ import numpy as np
 import numpy.typing as npt
 
 from adapters.core.normalise import (
-    address_key,
+    address_from_text,
+    address_text,
     date_key,
     family_key,
     formal_names,
@@ -26,6 +27,7 @@ from adapters.core.normalise import (
     given_tokens,
     name_tokens,
     nhs_key,
+    number_key,
     phonetic,
     postcode_key,
 )
@@ -91,38 +93,57 @@ class MatchIndex:
     dob: npt.NDArray[np.int32]
     gender: npt.NDArray[np.int8]
     postcode: list[str]
-    address: list[Address]
-    uprn: list[str]
-    nhs: list[str]
+    address: list[str]  # address_text(): "14|high street"
+    uprn: npt.NDArray[np.int64]  # 0: none
+    nhs: npt.NDArray[np.int64]  # 0: none
     restricted: npt.NDArray[np.bool_]
+    # 32-bit hashes of family name, first given name and postcode, for a vectorised first cut of candidates.
+    family_hash: npt.NDArray[np.uint32]
+    given_hash: npt.NDArray[np.uint32]
+    postcode_hash: npt.NDArray[np.uint32]
     aliases: dict[int, list[tuple[tuple[str, ...], str]]]
     events: Events
     blocks: dict[str, tuple[npt.NDArray[np.uint64], npt.NDArray[np.int32]]]
     family_counts: Counter[str]
     given_counts: Counter[str]
     postcode_counts: Counter[str]
-    watermark: str = ""
+    # Record key -> its current row; rows replaced by a refresh are marked deleted, never reused.
+    row_of: dict[str, int] = field(default_factory=dict)
+    deleted: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
+    any_deleted: bool = False
+    # The highest change watermark read from each mapping ("people", "events"), in the source's own type.
+    watermarks: dict[str, object] = field(default_factory=dict)
     built_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    refreshed_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     skipped: Counter[str] = field(default_factory=Counter)
 
     @property
     def record_count(self) -> int:
-        return len(self.keys)
+        return len(self.row_of)
 
     @property
     def person_count(self) -> int:
-        return len(self.keys)
+        return len(self.row_of)
+
+    @property
+    def watermark(self) -> str:
+        return ", ".join(f"{name} {value}" for name, value in sorted(self.watermarks.items()))
 
     @property
     def activity_count(self) -> int:
-        return len(self.events.dates)
+        live = ~self.deleted
+        counts = np.diff(self.events.offsets)
+        return int(counts[live].sum()) if len(counts) else 0
+
+    def address_of(self, row: int) -> Address:
+        return address_from_text(self.address[row])
 
     def lookup(self, kind: str, value: str) -> npt.NDArray[np.int32]:
         """Rows whose blocking key of this kind has this value (a hash collision only adds a candidate)."""
         hashes, rows = self.blocks[kind]
-        h = np.uint64(block_hash(kind, value))
-        start = int(np.searchsorted(hashes, h, side="left"))
-        end = int(np.searchsorted(hashes, h, side="right"))
+        h = block_hash(kind, value)
+        # Both bounds in one call: where h starts and where h + 1 would.
+        start, end = np.searchsorted(hashes, np.array([h, min(h + 1, 2**64 - 1)], dtype=np.uint64))
         return rows[start:end]
 
     @classmethod
@@ -135,13 +156,22 @@ class MatchIndex:
             builder.add_alias(alias)
         for event in snapshot.events:
             builder.add_event(event)
-        builder.note_watermark(snapshot.watermark)
+        builder.note_watermark(snapshot.watermark or None, "people")
         builder.skipped.update(snapshot.skipped)
         return builder.finish()
 
 
 def _intern(value: str) -> str:
     return sys.intern(value)
+
+
+def short_hash(value: str) -> int:
+    """32 bits of a value, 0 for none: enough to rank candidates, never to decide."""
+    return zlib.crc32(value.encode()) if value else 0
+
+
+def _hashes(values: Iterable[str]) -> npt.NDArray[np.uint32]:
+    return np.fromiter((short_hash(v) for v in values), dtype=np.uint32)
 
 
 class IndexBuilder:
@@ -157,9 +187,9 @@ class IndexBuilder:
         self.dob = array("i")
         self.gender = array("b")
         self.postcode: list[str] = []
-        self.address: list[Address] = []
-        self.uprn: list[str] = []
-        self.nhs: list[str] = []
+        self.address: list[str] = []
+        self.uprn = array("q")
+        self.nhs = array("q")
         self.restricted = bytearray()
         self.aliases: dict[int, list[tuple[tuple[str, ...], str]]] = {}
         self._block_hashes: dict[str, array[int]] = {k: array("Q") for k in BLOCKS}
@@ -173,7 +203,7 @@ class IndexBuilder:
         )
         self._categories: dict[str, int] = {}
         self._contacts: dict[Contact, int] = {}
-        self._watermark: object = None
+        self._watermarks: dict[str, object] = {}
         self.skipped: Counter[str] = Counter()
 
     def _add_blocks(self, row: int, blocks: Iterable[tuple[str, str]]) -> None:
@@ -200,9 +230,9 @@ class IndexBuilder:
         self.dob.append(dob)
         self.gender.append(gender_key(person.gender))
         self.postcode.append(postcode)
-        self.address.append(address_key(person.address) if person.address else ("", frozenset()))
-        self.uprn.append(person.uprn)
-        self.nhs.append(nhs)
+        self.address.append(address_text(person.address) if person.address else "")
+        self.uprn.append(number_key(person.uprn))
+        self.nhs.append(number_key(nhs))
         self.restricted.append(person.restricted)
         self._add_blocks(row, person_blocks(given, family, dob, postcode, nhs, person.uprn))
         if row % 50_000 == 49_999:
@@ -234,17 +264,17 @@ class IndexBuilder:
         if len(rows) % 100_000 == 0:
             self._progress("activity", 100_000)
 
-    def note_watermark(self, value: object) -> None:
-        """Keeps the highest change watermark seen, compared in its own type (an id as a number)."""
+    def note_watermark(self, value: object, mapping: str = "people") -> None:
+        """Keeps the highest change watermark per mapping, compared in its own type (an id as a number)."""
         if value is None or value == "":
             return
-        current = self._watermark
+        current = self._watermarks.get(mapping)
         try:
             newer = current is None or value > current  # type: ignore[operator]
         except TypeError:
             newer = str(value) > str(current)
         if newer:
-            self._watermark = value
+            self._watermarks[mapping] = value
 
     def finish(self) -> MatchIndex:
         n = len(self.keys)
@@ -291,15 +321,113 @@ class IndexBuilder:
             gender=np.frombuffer(self.gender, dtype=np.int8).copy() if n else np.zeros(0, dtype=np.int8),
             postcode=self.postcode,
             address=self.address,
-            uprn=self.uprn,
-            nhs=self.nhs,
+            uprn=np.frombuffer(self.uprn, dtype=np.int64).copy() if n else np.zeros(0, dtype=np.int64),
+            nhs=np.frombuffer(self.nhs, dtype=np.int64).copy() if n else np.zeros(0, dtype=np.int64),
             restricted=np.frombuffer(bytes(self.restricted), dtype=np.bool_).copy(),
+            family_hash=_hashes(self.family),
+            given_hash=_hashes(g[0] if g else "" for g in self.given),
+            postcode_hash=_hashes(self.postcode),
             aliases=self.aliases,
             events=events,
             blocks=blocks,
             family_counts=Counter(self.family),
             given_counts=Counter(g[0] for g in self.given if g),
             postcode_counts=Counter(p for p in self.postcode if p),
-            watermark="" if self._watermark is None else str(self._watermark),
+            row_of=self.rows,
+            deleted=np.zeros(n, dtype=np.bool_),
+            watermarks=dict(self._watermarks),
             skipped=self.skipped,
         )
+
+
+def merge(base: MatchIndex, delta: MatchIndex, changed: Iterable[str]) -> MatchIndex:
+    """A new index: base with the changed records' old rows deleted and delta's rows appended.
+
+    Base is not modified (queries may be using it while this runs); lists are copied, arrays concatenated.
+    """
+    n = len(base.keys)
+    deleted = base.deleted.copy()
+    row_of = dict(base.row_of)
+    family_counts, given_counts, postcode_counts = (
+        Counter(base.family_counts),
+        Counter(base.given_counts),
+        Counter(base.postcode_counts),
+    )
+    for key in changed:
+        row = row_of.pop(key, None)
+        if row is not None and not deleted[row]:
+            deleted[row] = True
+            family_counts[base.family[row]] -= 1
+            if base.given[row]:
+                given_counts[base.given[row][0]] -= 1
+            if base.postcode[row]:
+                postcode_counts[base.postcode[row]] -= 1
+    for key, row in delta.row_of.items():
+        row_of[key] = n + row
+    family_counts.update(delta.family_counts)
+    given_counts.update(delta.given_counts)
+    postcode_counts.update(delta.postcode_counts)
+    blocks = {}
+    for kind in BLOCKS:
+        hashes = np.concatenate([base.blocks[kind][0], delta.blocks[kind][0]])
+        rows = np.concatenate([base.blocks[kind][1], delta.blocks[kind][1] + np.int32(n)])
+        order = np.argsort(hashes, kind="stable")
+        blocks[kind] = (hashes[order], rows[order])
+    categories = list(base.events.category_names)
+    category_ids = {name: i for i, name in enumerate(categories)}
+    for name in delta.events.category_names:
+        category_ids.setdefault(name, len(categories))
+        if len(categories) < len(category_ids):
+            categories.append(name)
+    remap_categories = np.array([category_ids[c] for c in delta.events.category_names] or [0], dtype=np.int16)
+    contacts = list(base.events.contact_table)
+    contact_ids = {c: i for i, c in enumerate(contacts)}
+    for contact in delta.events.contact_table:
+        if contact not in contact_ids:
+            contact_ids[contact] = len(contacts)
+            contacts.append(contact)
+    remap_contacts = np.array([contact_ids[c] for c in delta.events.contact_table] + [-1], dtype=np.int32)
+    be, de = base.events, delta.events
+    events = Events(
+        offsets=np.concatenate([be.offsets[:-1], be.offsets[-1] + de.offsets]),
+        dates=np.concatenate([be.dates, de.dates]),
+        categories=np.concatenate([be.categories, remap_categories[de.categories]])
+        if len(de.categories)
+        else be.categories.copy(),
+        restricted=np.concatenate([be.restricted, de.restricted]),
+        contacts=np.concatenate([be.contacts, remap_contacts[de.contacts]])
+        if len(de.contacts)
+        else be.contacts.copy(),
+        category_names=categories,
+        contact_table=contacts,
+    )
+    aliases = dict(base.aliases)
+    aliases.update({n + row: names for row, names in delta.aliases.items()})
+    return MatchIndex(
+        keys=base.keys + delta.keys,
+        given=base.given + delta.given,
+        family=base.family + delta.family,
+        family_parts=base.family_parts + delta.family_parts,
+        dob=np.concatenate([base.dob, delta.dob]),
+        gender=np.concatenate([base.gender, delta.gender]),
+        postcode=base.postcode + delta.postcode,
+        address=base.address + delta.address,
+        uprn=np.concatenate([base.uprn, delta.uprn]),
+        nhs=np.concatenate([base.nhs, delta.nhs]),
+        restricted=np.concatenate([base.restricted, delta.restricted]),
+        family_hash=np.concatenate([base.family_hash, delta.family_hash]),
+        given_hash=np.concatenate([base.given_hash, delta.given_hash]),
+        postcode_hash=np.concatenate([base.postcode_hash, delta.postcode_hash]),
+        aliases=aliases,
+        events=events,
+        blocks=blocks,
+        family_counts=+family_counts,
+        given_counts=+given_counts,
+        postcode_counts=+postcode_counts,
+        row_of=row_of,
+        deleted=np.concatenate([deleted, np.zeros(len(delta.keys), dtype=np.bool_)]),
+        any_deleted=bool(deleted.any()),
+        watermarks={**base.watermarks, **delta.watermarks},
+        built_at=base.built_at,
+        skipped=base.skipped + delta.skipped,
+    )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from adapters.core.index import MatchIndex
+from adapters.core.index import MatchIndex, short_hash
 from adapters.core.normalise import (
     address_key,
     date_key,
@@ -45,7 +45,9 @@ from protos.lateral.v1 import common_pb2
 KNOWN = common_pb2.OUTCOME_KNOWN
 POSSIBLE = common_pb2.OUTCOME_POSSIBLE
 NOT_KNOWN = common_pb2.OUTCOME_NOT_KNOWN
-MAX_CANDIDATES = 2000
+# Above this many candidates, a vectorised first cut keeps the most plausible for full scoring: a common
+# surname and birth year can block together hundreds of records in a million.
+SHORTLIST = 48
 _GENDER = {common_pb2.GENDER_FEMALE: 1, common_pb2.GENDER_MALE: 2, common_pb2.GENDER_OTHER: 3}
 
 
@@ -116,9 +118,9 @@ def _record_fields(index: MatchIndex, row: int) -> QueryFields:
         dob=int(index.dob[row]),
         gender=int(index.gender[row]),
         postcode=index.postcode[row],
-        address=index.address[row],
-        nhs=index.nhs[row],
-        uprn=index.uprn[row],
+        address=index.address_of(row),
+        nhs=str(index.nhs[row]) if index.nhs[row] else "",
+        uprn=str(index.uprn[row]) if index.uprn[row] else "",
     )
 
 
@@ -167,7 +169,39 @@ class Matcher:
         if not found:
             return np.zeros(0, dtype=np.int32)
         rows = np.unique(np.concatenate(found))
-        return rows[:MAX_CANDIDATES]
+        if idx.any_deleted:
+            rows = rows[~idx.deleted[rows]]
+        if len(rows) > SHORTLIST:
+            rows = self._shortlist(q, rows)
+            if idx.any_deleted:
+                rows = rows[~idx.deleted[rows]]
+        return rows
+
+    def _shortlist(self, q: QueryFields, rows: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+        """The SHORTLIST rows agreeing most on cheap exact comparisons, plus any sharing an identifier.
+
+        A true record with any single recording error still agrees on most of these, so it stays.
+        """
+        idx = self.index
+        dob = idx.dob[rows]
+        family = np.uint32(short_hash(q.family))
+        given = np.uint32(short_hash(q.given[0] if q.given else ""))
+        families, givens = idx.family_hash[rows], idx.given_hash[rows]
+        names = np.maximum(
+            4 * (families == family) + 4 * (givens == given),
+            4 * (families == given) + 4 * (givens == family),  # recorded the other way round
+        )
+        cheap = (
+            names
+            + 6 * (dob == q.dob)
+            + 2 * (dob // 10_000 == q.dob // 10_000)
+            + 2 * (dob % 10_000 == q.dob % 10_000)
+            + 3 * (idx.postcode_hash[rows] == np.uint32(short_hash(q.postcode)))
+        )
+        keep = rows[np.argpartition(-cheap, SHORTLIST)[:SHORTLIST]]
+        sure = [idx.lookup("nhs", q.nhs)] if q.nhs else []
+        sure += [idx.lookup("uprn", q.uprn)] if q.uprn else []
+        return np.unique(np.concatenate([keep, *sure]))
 
     def _decisive(self, s: Scored) -> bool:
         """Agreement strong enough to disclose.
@@ -211,11 +245,11 @@ class Matcher:
         out: list[common_pb2.Attribute.ValueType] = []
         if not q.dob and any(idx.dob[r] for r in rows):
             out.append(common_pb2.ATTRIBUTE_DATE_OF_BIRTH)
-        if not q.nhs and any(idx.nhs[r] for r in rows):
+        if not q.nhs and any(int(idx.nhs[r]) for r in rows):
             out.append(common_pb2.ATTRIBUTE_NHS_NUMBER)
         if not q.postcode and any(idx.postcode[r] for r in rows):
             out.append(common_pb2.ATTRIBUTE_POSTCODE)
-        if not q.address[1] and any(idx.address[r][1] for r in rows):
+        if not q.address[1] and any(idx.address[r] for r in rows):
             out.append(common_pb2.ATTRIBUTE_ADDRESS)
         if not q.gender and len({int(idx.gender[r]) for r in rows}) > 1:
             out.append(common_pb2.ATTRIBUTE_GENDER)

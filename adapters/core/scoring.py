@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from rapidfuzz.distance import DamerauLevenshtein, JaroWinkler
 
 from adapters.core.index import Address, MatchIndex
-from adapters.core.normalise import nickname_group, phonetic
+from adapters.core.normalise import nickname_group, number_key, phonetic
 
 # field -> level -> (m, u). u None: term frequency of the value in the index.
 DEFAULT_LEVELS: dict[str, dict[str, tuple[float, float | None]]] = {
@@ -301,12 +301,12 @@ class Scorer:
             )
         # One location, not two facts: a different postcode already says the address differs, and an agreeing
         # postcode leaves only which of its households.
-        address = address_level(q.address, idx.address[row])
+        address = address_level(q.address, idx.address_of(row)) if idx.address[row] else "missing"
         if address != "missing" and pc != "different":
             table = "address_in_postcode" if pc == "exact" else "address"
             levels["address"] = (address, w.weight(table, address))
-        for name, value, stored in (("nhs", q.nhs, idx.nhs[row]), ("uprn", q.uprn, idx.uprn[row])):
+        for name, value, stored in (("nhs", q.nhs, int(idx.nhs[row])), ("uprn", q.uprn, int(idx.uprn[row]))):
             if value and stored:
-                level = "exact" if value == stored else "different"
+                level = "exact" if number_key(value) == stored else "different"
                 levels[name] = (level, w.weight(name, level))
         return Scored(row, sum(weight for _, weight in levels.values()), levels)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable
+import time
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -13,9 +14,10 @@ from google.protobuf import timestamp_pb2
 import lateral
 from adapters.core.config import AdapterConfig
 from adapters.core.disclosure import finding_for
-from adapters.core.index import IndexBuilder, MatchIndex
+from adapters.core.index import MatchIndex
 from adapters.core.matching import Matcher, Thresholds
-from adapters.core.source import Contact, read_source
+from adapters.core.refresh import Refresher, build_index
+from adapters.core.source import Contact
 from lateral.errors import FieldViolation, InvalidRequestError, maps_errors
 from lateral.rpc import SERVER_OPTIONS, add_standard_services, bind
 from policy.validation import validate_subject
@@ -24,15 +26,6 @@ from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = adapter_pb2.DESCRIPTOR.services_by_name["AgencyAdapter"].full_name
-
-
-def build_index(
-    config: AdapterConfig, progress: Callable[[str, int], None] = lambda stage, n: None
-) -> MatchIndex:
-    """Reads the agency database (streaming) and builds the match index."""
-    builder = IndexBuilder(progress)
-    read_source(config, builder)
-    return builder.finish()
 
 
 def matcher_for(config: AdapterConfig, index: MatchIndex) -> Matcher:
@@ -46,10 +39,18 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
 
     def __init__(self, config: AdapterConfig, index: MatchIndex) -> None:
         self._config = config
-        self._index = index
-        self._matcher = matcher_for(config, index)
+        self.install(index)
         c = config.contact
         self._default_contact = Contact(name=c.name, role=c.role, phone=c.phone, email=c.email)
+
+    @property
+    def index(self) -> MatchIndex:
+        return self._index
+
+    def install(self, index: MatchIndex) -> None:
+        """Starts answering from a new index (one assignment: a query in flight keeps the one it had)."""
+        self._matcher = matcher_for(self._config, index)
+        self._index = index
 
     @maps_errors
     async def Match(
@@ -65,8 +66,9 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         )
         if violations:
             raise InvalidRequestError(violations)
-        result = self._matcher.match(request.subject)
-        finding = finding_for(result, self._index, self._default_contact)
+        matcher = self._matcher
+        result = matcher.match(request.subject)
+        finding = finding_for(result, matcher.index, self._default_contact)
         log.info(
             "check %s: %s for %s",
             request.check_id or "-",
@@ -81,24 +83,51 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         request: adapter_pb2.DescribeRequest,
         context: grpc.aio.ServicerContext[adapter_pb2.DescribeRequest, adapter_pb2.DescribeResponse],
     ) -> adapter_pb2.DescribeResponse:
-        built = timestamp_pb2.Timestamp()
-        built.FromDatetime(self._index.built_at.astimezone(dt.UTC).replace(tzinfo=None))
+        index = self._index
+        built, refreshed = timestamp_pb2.Timestamp(), timestamp_pb2.Timestamp()
+        built.FromDatetime(index.built_at.astimezone(dt.UTC).replace(tzinfo=None))
+        refreshed.FromDatetime(index.refreshed_at.astimezone(dt.UTC).replace(tzinfo=None))
         return adapter_pb2.DescribeResponse(
             agency_id=self._config.agency.id,
             agency_name=self._config.agency.name,
             adapter_version=lateral.__version__,
-            record_count=self._index.record_count,
-            person_count=self._index.person_count,
-            activity_count=self._index.activity_count,
+            record_count=index.record_count,
+            person_count=index.person_count,
+            activity_count=index.activity_count,
             index_built_at=built,
-            source_watermark=self._index.watermark,
+            index_refreshed_at=refreshed,
+            source_watermark=index.watermark,
             categories=self._config.categories,
         )
 
 
+class AdapterServer:
+    """A bound adapter server and its index refresher; stop() ends both."""
+
+    def __init__(self, server: grpc.aio.Server, servicer: AdapterServicer, config: AdapterConfig) -> None:
+        self.server = server
+        self.servicer = servicer
+        self._refresher = Refresher(config, lambda: servicer.index, servicer.install)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.server.start()
+        self._task = asyncio.create_task(self._refresher.run(), name="index refresh")
+
+    async def stop(self, grace: float | None = 1.0) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.server.stop(grace)
+
+    async def wait_for_termination(self) -> None:
+        await self.server.wait_for_termination()
+
+
 async def create_server(
     config: AdapterConfig, address: str | None = None, *, insecure_dev: bool = False
-) -> tuple[grpc.aio.Server, int]:
+) -> tuple[AdapterServer, int]:
     """Builds the index and a bound, not yet started, adapter server.
 
     Args:
@@ -107,20 +136,24 @@ async def create_server(
         insecure_dev: serve plaintext (development only; prints a warning).
 
     Returns:
-        The server and the port it is bound to.
+        The server (start() also starts refreshing the index) and the port it is bound to.
     """
+    started = time.perf_counter()
     index = await asyncio.to_thread(build_index, config)
+    seconds = time.perf_counter() - started
     log.info(
-        "%s: index built: %d records, %d people, %d activities",
+        "%s: index built: %d records, %d activities in %.1f s (%.0f records/s)",
         config.agency.id,
         index.record_count,
-        index.person_count,
         index.activity_count,
+        seconds,
+        index.record_count / max(seconds, 1e-9),
     )
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    adapter_pb2_grpc.add_AgencyAdapterServicer_to_server(AdapterServicer(config, index), server)
+    servicer = AdapterServicer(config, index)
+    adapter_pb2_grpc.add_AgencyAdapterServicer_to_server(servicer, server)
     add_standard_services(server, [SERVICE_NAME])
     port = bind(
         server, address or config.server.listen, insecure_dev=insecure_dev, what=f"{config.agency.id} adapter"
     )
-    return server, port
+    return AdapterServer(server, servicer, config), port

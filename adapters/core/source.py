@@ -12,7 +12,7 @@ import operator
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
@@ -68,7 +68,7 @@ class Sink(Protocol):
     def add_person(self, person: SourcePerson) -> None: ...
     def add_alias(self, alias: SourceAlias) -> None: ...
     def add_event(self, event: SourceEvent) -> None: ...
-    def note_watermark(self, value: object) -> None: ...
+    def note_watermark(self, value: object, mapping: str) -> None: ...
 
 
 @dataclass
@@ -90,20 +90,42 @@ class SourceSnapshot:
     def add_event(self, event: SourceEvent) -> None:
         self.events.append(event)
 
-    def note_watermark(self, value: object) -> None:
+    def note_watermark(self, value: object, mapping: str = "people") -> None:
         if value is not None and str(value) > self.watermark:
             self.watermark = str(value)
 
 
-def _statement(mapping: TableMapping) -> sa.Executable:
+@dataclass(frozen=True)
+class Only:
+    """Restricts a mapping's rows: changed since a watermark, or belonging to some record keys."""
+
+    since: object = None
+    keys: tuple[str, ...] = ()
+
+
+def _statement(mapping: TableMapping, only: Only | None = None) -> sa.Executable:
     if mapping.query is not None:
-        return sa.text(mapping.query)
+        if only is None:
+            return sa.text(mapping.query)
+        # The admin's query as a derived table, so the filter works whatever the query does.
+        if only.keys:
+            return sa.text(f"SELECT * FROM ({mapping.query}) m WHERE m.record_key IN :keys").bindparams(
+                sa.bindparam("keys", list(only.keys), expanding=True)
+            )
+        return sa.text(f"SELECT * FROM ({mapping.query}) m WHERE m.watermark > :since").bindparams(
+            since=only.since
+        )
     assert mapping.table is not None
     schema, _, name = mapping.table.rpartition(".")
     table = sa.table(name, schema=schema or None)
-    return sa.select(
-        *(sa.column(source).label(canonical) for canonical, source in mapping.columns.items())
-    ).select_from(table)
+    columns: list[Any] = [sa.column(source).label(canonical) for canonical, source in mapping.columns.items()]
+    select = sa.select(*columns).select_from(table)
+    if only is None:
+        return select
+    m = select.subquery("m")
+    if only.keys:
+        return sa.select(m).where(m.c.record_key.in_(list(only.keys)))
+    return sa.select(m).where(m.c.watermark > only.since)
 
 
 Column = Callable[[Sequence[object]], object]
@@ -114,12 +136,16 @@ def _none(row: Sequence[object]) -> object:
 
 
 def _rows(
-    conn: sa.Connection, mapping: TableMapping, where: str, required: tuple[str, ...]
+    conn: sa.Connection,
+    mapping: TableMapping,
+    where: str,
+    required: tuple[str, ...],
+    only: Only | None = None,
 ) -> tuple[Callable[[str], Column], Iterator[Sequence[object]]]:
     """Runs a mapping and returns a column accessor (by canonical name; absent columns read as None) and the
     rows as plain tuples, streamed in batches (named access per row costs more than the rest of the read)."""
     try:
-        result = conn.execution_options(yield_per=10_000).execute(_statement(mapping))
+        result = conn.execution_options(yield_per=10_000).execute(_statement(mapping, only))
     except sa.exc.DataError:
         # A conversion error's message can quote a value from a row: say where, never what.
         raise ConfigError(
@@ -175,13 +201,14 @@ class _Reader:
             return bool(value)
         return _text(value).upper() in self._restricted_values
 
-    def read_people(self, conn: sa.Connection) -> None:
+    def read_people(self, conn: sa.Connection, only: Only | None = None) -> None:
         genders = self.config.mapping.gender
         col, rows = _rows(
             conn,
             self.config.mapping.people,
             f"{self.config.origin}: mapping.people",
             ("record_key", "given_names", "family_name"),
+            only,
         )
         key_of, given_of, family_of, dob_of = (
             col("record_key"),
@@ -220,9 +247,9 @@ class _Reader:
                     restricted=self._flag(restricted_of(row)),
                 )
             )
-            sink.note_watermark(mark_of(row))
+            sink.note_watermark(mark_of(row), "people")
 
-    def read_aliases(self, conn: sa.Connection) -> None:
+    def read_aliases(self, conn: sa.Connection, only: Only | None = None) -> None:
         mapping = self.config.mapping.aliases
         if mapping is None:
             return
@@ -231,6 +258,7 @@ class _Reader:
             mapping,
             f"{self.config.origin}: mapping.aliases",
             ("record_key", "given_names", "family_name"),
+            only,
         )
         key_of, given_of, family_of = col("record_key"), col("given_names"), col("family_name")
         for row in rows:
@@ -238,13 +266,14 @@ class _Reader:
             if key and family:
                 self.sink.add_alias(SourceAlias(key, tuple(_text(given_of(row)).split()), family))
 
-    def read_events(self, conn: sa.Connection) -> None:
+    def read_events(self, conn: sa.Connection, only: Only | None = None) -> None:
         vocabulary = self.config.vocabulary
         col, rows = _rows(
             conn,
             self.config.mapping.events,
             f"{self.config.origin}: mapping.events",
             ("record_key", "activity_date", "category"),
+            only,
         )
         key_of, date_of, category_of, restricted_of = (
             col("record_key"),
@@ -279,7 +308,68 @@ class _Reader:
             sink.add_event(
                 SourceEvent(key, when, category, restricted=self._flag(restricted_of(row)), contact=contact)
             )
-            sink.note_watermark(mark_of(row))
+            sink.note_watermark(mark_of(row), "events")
+
+
+class _Keys:
+    """A sink that only collects the record keys (and watermarks) of changed rows."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, None] = {}
+        self.skipped: Counter[str] = Counter()
+        self.marks: dict[str, object] = {}
+
+    def add_person(self, person: SourcePerson) -> None:
+        self.keys[person.record_key] = None
+
+    def add_alias(self, alias: SourceAlias) -> None:
+        self.keys[alias.record_key] = None
+
+    def add_event(self, event: SourceEvent) -> None:
+        self.keys[event.record_key] = None
+
+    def note_watermark(self, value: object, mapping: str) -> None:
+        if value is not None and (mapping not in self.marks or _newer(value, self.marks[mapping])):
+            self.marks[mapping] = value
+
+
+def _newer(value: object, than: object) -> bool:
+    try:
+        return bool(value > than)  # type: ignore[operator]
+    except TypeError:
+        return str(value) > str(than)
+
+
+def read_changes(
+    config: AdapterConfig, since: dict[str, object], sink: Sink
+) -> tuple[list[str], dict[str, object]]:
+    """Reads, into sink, every person (with aliases and all activity) whose person row or any activity row has
+    changed since the given watermarks ("people", "events").
+
+    Returns:
+        The changed record keys and the new watermarks.
+    """
+    engine = sa.create_engine(config.source.url)
+    changed = _Keys()
+    try:
+        with engine.connect() as conn:
+            reader = _Reader(config, changed)
+            if "people" in since:
+                reader.read_people(conn, Only(since=since["people"]))
+            if "events" in since:
+                reader.read_events(conn, Only(since=since["events"]))
+            keys = list(changed.keys)
+            full = _Reader(config, sink)
+            for start in range(0, len(keys), 500):
+                chunk = Only(keys=tuple(keys[start : start + 500]))
+                full.read_people(conn, chunk)
+                full.read_aliases(conn, chunk)
+                full.read_events(conn, chunk)
+    except sa.exc.OperationalError as error:
+        raise ConfigError(f"{config.origin}: source.url: cannot read the database: {error.orig}") from None
+    finally:
+        engine.dispose()
+    return keys, {**since, **changed.marks}
 
 
 def read_source(config: AdapterConfig, sink: Sink | None = None) -> Sink:

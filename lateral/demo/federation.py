@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 import tomli_w
 
 from adapters.core.config import load_adapter_config
+from adapters.core.server import AdapterServer
 from adapters.core.server import create_server as create_adapter_server
 from broker.config import load_broker_config
 from broker.server import BrokerServer
@@ -84,7 +84,7 @@ class Federation:
     workdir: Path
     broker: BrokerServer
     broker_port: int
-    adapters: dict[str, tuple[grpc.aio.Server, int]] = field(default_factory=dict)
+    adapters: dict[str, tuple[AdapterServer, int]] = field(default_factory=dict)
 
     @property
     def broker_address(self) -> str:
@@ -97,7 +97,7 @@ class Federation:
 
 async def start_federation(prepared: Prepared, *, broker_listen: str = "127.0.0.1:0") -> Federation:
     """Starts the four adapters and a broker on 127.0.0.1 (plaintext, development) over prepared data."""
-    adapters: dict[str, tuple[grpc.aio.Server, int]] = {}
+    adapters: dict[str, tuple[AdapterServer, int]] = {}
     endpoints: dict[str, tuple[str, str]] = {}
     try:
         for agency, path in prepared.configs.items():

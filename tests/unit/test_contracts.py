@@ -109,6 +109,9 @@ ALLOWED = {
     "DescribeResponse.index_built_at.nanos",
     "DescribeResponse.source_watermark",
     "DescribeResponse.categories",
+    "DescribeResponse.index_refreshed_at",
+    "DescribeResponse.index_refreshed_at.seconds",
+    "DescribeResponse.index_refreshed_at.nanos",
 }
 # Aggregate counts about the whole index, not about anyone: allowed despite their names.
 AGGREGATES = {"DescribeResponse.record_count", "DescribeResponse.person_count"}

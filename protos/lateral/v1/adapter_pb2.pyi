@@ -138,6 +138,7 @@ class DescribeResponse(_message.Message):
     INDEX_BUILT_AT_FIELD_NUMBER: _builtins.int
     SOURCE_WATERMARK_FIELD_NUMBER: _builtins.int
     CATEGORIES_FIELD_NUMBER: _builtins.int
+    INDEX_REFRESHED_AT_FIELD_NUMBER: _builtins.int
     agency_id: _builtins.str
     agency_name: _builtins.str
     adapter_version: _builtins.str
@@ -155,6 +156,10 @@ class DescribeResponse(_message.Message):
     def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """The activity categories this agency reports."""
 
+    @_builtins.property
+    def index_refreshed_at(self) -> _timestamp_pb2.Timestamp:
+        """When changes in the agency database were last looked for (and applied)."""
+
     def __init__(
         self,
         *,
@@ -167,10 +172,11 @@ class DescribeResponse(_message.Message):
         index_built_at: _timestamp_pb2.Timestamp | None = ...,
         source_watermark: _builtins.str = ...,
         categories: _abc.Iterable[_builtins.str] | None = ...,
+        index_refreshed_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["index_built_at", b"index_built_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["index_built_at", b"index_built_at", "index_refreshed_at", b"index_refreshed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_count", b"activity_count", "adapter_version", b"adapter_version", "agency_id", b"agency_id", "agency_name", b"agency_name", "categories", b"categories", "index_built_at", b"index_built_at", "person_count", b"person_count", "record_count", b"record_count", "source_watermark", b"source_watermark"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_count", b"activity_count", "adapter_version", b"adapter_version", "agency_id", b"agency_id", "agency_name", b"agency_name", "categories", b"categories", "index_built_at", b"index_built_at", "index_refreshed_at", b"index_refreshed_at", "person_count", b"person_count", "record_count", b"record_count", "source_watermark", b"source_watermark"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
