@@ -203,6 +203,50 @@ def adapter_match(config_path: Path, input_path: Path, output_path: Path, explai
     err_console.print(f"{sum(outcomes.values())} queries matched ({summary or 'none'}); wrote {output_path}")
 
 
+@adapter.command("estimate")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), required=True, help="Adapter TOML file."
+)
+@click.option(
+    "--output",
+    "output_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Weights TOML to write; name it in the configuration's [matching] weights_file.",
+)
+@click.option(
+    "--pairs",
+    type=click.IntRange(1000, 10_000_000),
+    default=200_000,
+    show_default=True,
+    help="Random record pairs for the non-match probabilities.",
+)
+def adapter_estimate(config_path: Path, output_path: Path, pairs: int) -> None:
+    """Estimate the matching weights from the agency's own records (no labelled data needed).
+
+    Writes m and u for every comparison level. Use them by adding to the configuration:
+
+    \b
+      [matching]
+      weights_file = "weights.toml"
+    """
+    from adapters.core import build_index, load_adapter_config
+    from adapters.core.estimate import estimate, write_weights
+
+    config = load(load_adapter_config, config_path)
+    with err_console.status("Reading the agency database and building the index...") as status:
+        index = build_index(config)
+        result = estimate(
+            index, random_pairs=pairs, progress=lambda stage: status.update(f"Estimating: {stage}...")
+        )
+    write_weights(result, output_path)
+    learned = "m and u" if result.m_estimated else "u (too few duplicate records to learn m; defaults kept)"
+    err_console.print(
+        f"Estimated {learned} from {result.random_pairs:,} random and {result.blocked_pairs:,} blocked pairs "
+        f"(about {result.matches:,.0f} duplicate pairs); wrote {output_path}"
+    )
+
+
 # --- checks ---------------------------------------------------------------------------------------------
 
 

@@ -121,6 +121,8 @@ class MatchingSection(Frozen):
     possible_probability: float = Field(default=0.5, ge=0.05, le=0.99)
     # Another person within this many bits of the best makes the answer POSSIBLE.
     ambiguity_bits: float = Field(default=6.0, ge=0, le=20)
+    # Weights estimated by `lateral adapter estimate` (relative to this file); the defaults when absent.
+    weights_file: str | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -196,7 +198,12 @@ def load_adapter_config(path: Path) -> AdapterConfig:
     """
     config = load_model(AdapterConfig, path)
     url = _resolve_sqlite(config.source.url, path.parent)
-    resolved = config.model_copy(update={"source": SourceSection(url=url)})
+    matching = config.matching
+    if matching.weights_file and not Path(matching.weights_file).is_absolute():
+        matching = matching.model_copy(
+            update={"weights_file": str((path.parent / matching.weights_file).resolve())}
+        )
+    resolved = config.model_copy(update={"source": SourceSection(url=url), "matching": matching})
     resolved._origin = str(path)
     return resolved
 

@@ -109,7 +109,8 @@ def query_fields(subject: common_pb2.Subject) -> QueryFields:
     )
 
 
-def _record_fields(index: MatchIndex, row: int) -> QueryFields:
+def record_fields(index: MatchIndex, row: int) -> QueryFields:
+    """A record's own fields as a query (comparing records with each other: duplicates, estimation)."""
     return QueryFields(
         given=index.given[row],
         family=index.family[row],
@@ -235,7 +236,7 @@ class Matcher:
 
     def _same_person(self, a: int, b: int) -> bool:
         """Whether two records of this agency are one person recorded twice."""
-        s = self.scorer.score(_record_fields(self.index, a), b)
+        s = self.scorer.score(record_fields(self.index, a), b)
         return self.probability(s.weight) >= self.thresholds.known and self._decisive(s)
 
     def _resolving(

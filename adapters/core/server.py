@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import logging
 import time
+from pathlib import Path
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -14,9 +16,11 @@ from google.protobuf import timestamp_pb2
 import lateral
 from adapters.core.config import AdapterConfig
 from adapters.core.disclosure import finding_for
+from adapters.core.estimate import load_weights
 from adapters.core.index import MatchIndex
 from adapters.core.matching import Matcher, Thresholds
 from adapters.core.refresh import Refresher, build_index
+from adapters.core.scoring import Weights
 from adapters.core.source import Contact
 from lateral.errors import FieldViolation, InvalidRequestError, maps_errors
 from lateral.rpc import SERVER_OPTIONS, add_standard_services, bind
@@ -31,7 +35,14 @@ SERVICE_NAME = adapter_pb2.DESCRIPTOR.services_by_name["AgencyAdapter"].full_nam
 def matcher_for(config: AdapterConfig, index: MatchIndex) -> Matcher:
     """A matcher with the agency's thresholds."""
     m = config.matching
-    return Matcher(index, Thresholds(m.known_probability, m.possible_probability, m.ambiguity_bits))
+    weights = _weights(m.weights_file) if m.weights_file else None
+    return Matcher(index, Thresholds(m.known_probability, m.possible_probability, m.ambiguity_bits), weights)
+
+
+@functools.lru_cache(maxsize=8)
+def _weights(path: str) -> Weights:
+    # Read once per file: a refresh installs a new matcher every minute.
+    return load_weights(Path(path))
 
 
 class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):

@@ -206,3 +206,37 @@ async def test_adapter_serve_on_a_taken_port_says_so(prepared: Prepared) -> None
         )
     assert code == 1
     assert f"the fire adapter cannot listen on 127.0.0.1:{port}: is another server using it?" in err
+
+
+async def test_adapter_estimate_writes_weights_a_configuration_can_use(
+    tmp_path: Path, prepared: Prepared
+) -> None:
+    weights = tmp_path / "weights.toml"
+    code, _, err = await run(
+        "adapter",
+        "estimate",
+        "--config",
+        str(prepared.configs["nhs"]),
+        "--output",
+        str(weights),
+        "--pairs",
+        "5000",
+    )
+    assert code == 0, err
+    assert f"wrote {weights}" in err
+    assert "[levels.dob]" in weights.read_text()
+    # The generated configuration has an absolute database URL, so a copy beside the weights works.
+    config = tmp_path / "nhs.toml"
+    config.write_text(prepared.configs["nhs"].read_text() + "\n[matching]\nweights_file = 'weights.toml'\n")
+    queries = tmp_path / "q.csv"
+    person = person_of(prepared, prepared.examples.three_agencies)
+    queries.write_text(
+        "query_id,given_name,family_name,date_of_birth,postcode\n"
+        f"q1,{person.given_names[0]},{person.family_name},{person.date_of_birth},{person.address.postcode}\n"
+    )
+    output = tmp_path / "out.csv"
+    code, _, err = await run(
+        "adapter", "match", "--config", str(config), "--input", str(queries), "--output", str(output)
+    )
+    assert code == 0, err
+    assert "KNOWN 1" in err
