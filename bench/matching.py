@@ -37,18 +37,10 @@ def _prepare(records: int, folder: Path, queries: int) -> None:
     """A town in which the force knows three in four people (so the rest, and the twins, siblings and
     namesakes of those it knows, can be asked about), sized to give about `records` records."""
     from synth import SynthConfig, generate, make_queries, sqlite_urls, write_adapter_configs, write_queries
-    from synth.config import CoverageRates
+    from synth.config import police_knowing
     from synth.output import write_databases
 
-    rate = COVERAGE
-    coverage = CoverageRates(
-        police_other_child=rate,
-        police_other_adult=rate,
-        police_given_csc_child=rate,
-        police_given_asc_adult=rate,
-        police_csc_family_adult=rate,
-    )
-    data = generate(SynthConfig(people=int(records / rate), seed=21, coverage=coverage))
+    data = generate(SynthConfig(people=int(records / COVERAGE), seed=21, coverage=police_knowing(COVERAGE)))
     urls = {AGENCY: sqlite_urls(folder)[AGENCY]}
     write_databases(data, urls)
     write_adapter_configs(folder, urls)

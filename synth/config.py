@@ -81,6 +81,19 @@ class CoverageRates(Frozen):
     restricted_activity: Rate = Field(default=0.02, ge=0, le=1)
 
 
+def police_knowing(share: float, **rates: float) -> CoverageRates:
+    """Coverage in which the police know this share of everyone: for matching tests and benchmarks, which
+    need an agency that knows most people (so twins, siblings and namesakes of known people exist)."""
+    police = (
+        "police_other_child",
+        "police_other_adult",
+        "police_given_csc_child",
+        "police_given_asc_adult",
+        "police_csc_family_adult",
+    )
+    return CoverageRates(**dict.fromkeys(police, share), **rates)
+
+
 class ErrorRates(Frozen):
     """Chance that one agency record carries each recording error (where the error can apply)."""
 

@@ -12,7 +12,7 @@ from adapters.core.matching import Matcher
 from lateral.config import ConfigError
 from protos.lateral.v1 import common_pb2
 from synth import SynthConfig, generate
-from synth.config import CoverageRates
+from synth.config import police_knowing
 from tests.unit.synthetic_index import index_of
 
 TODAY = dt.date(2026, 11, 21)
@@ -20,7 +20,7 @@ TODAY = dt.date(2026, 11, 21)
 
 @pytest.fixture(scope="module")
 def records():  # type: ignore[no-untyped-def]
-    coverage = CoverageRates(police_other_adult=0.75, police_other_child=0.75, duplicate_record=0.2)
+    coverage = police_knowing(0.75, duplicate_record=0.2)
     return generate(SynthConfig(people=8000, seed=5, coverage=coverage), TODAY).records["police"]
 
 

@@ -16,7 +16,7 @@ from adapters.core.records import SeedEvent, SeedPerson
 from adapters.core.source import Contact
 from protos.lateral.v1 import common_pb2
 from synth import ERROR_TYPES, Person, SynthConfig, SyntheticData, generate
-from synth.config import CoverageRates
+from synth.config import police_knowing
 from synth.errors import ERRORS, record_of
 from tests.unit.synthetic_index import index_of
 
@@ -33,15 +33,7 @@ _GENDER = {
 @pytest.fixture(scope="module")
 def town() -> SyntheticData:
     """A town whose police know three in four people, so twins and namesakes of known people exist."""
-    rate = 0.75
-    coverage = CoverageRates(
-        police_other_child=rate,
-        police_other_adult=rate,
-        police_given_csc_child=rate,
-        police_given_asc_adult=rate,
-        police_csc_family_adult=rate,
-    )
-    return generate(SynthConfig(people=20_000, seed=17, coverage=coverage), TODAY)
+    return generate(SynthConfig(people=20_000, seed=17, coverage=police_knowing(0.75)), TODAY)
 
 
 @pytest.fixture(scope="module")
