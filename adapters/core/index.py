@@ -13,13 +13,13 @@ from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
 from adapters.core.normalise import (
-    address_from_text,
-    address_text,
+    address_key,
     date_key,
     family_key,
     formal_names,
@@ -38,32 +38,66 @@ BLOCKS = ("nhs", "uprn", "family_year", "family_monthday", "given_dob", "postcod
 Address = tuple[str, frozenset[str]]
 
 
-def block_hash(kind: str, value: str) -> int:
-    """A 64-bit hash that is the same in every process (str hashes are not), from two fast checksums."""
-    data = f"{kind}|{value}".encode()
+_M64 = (1 << 64) - 1
+_C0, _C1, _C2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+@lru_cache(maxsize=500_000)
+def value_hash(text: str) -> int:
+    """64 bits of a text value, the same in every process (str hashes are not); 0 for no value."""
+    if not text:
+        return 0
+    data = text.encode()
     return (zlib.crc32(data) << 32) | zlib.adler32(data)
 
 
-def person_blocks(
-    given: tuple[str, ...], family: str, dob: int, postcode: str, nhs: str, uprn: str
-) -> Iterable[tuple[str, str]]:
-    """The blocking keys of one name of a person (records add one set per alias too)."""
+def _mix(a: int, b: int) -> int:
+    """splitmix64's finaliser over a ^ b*golden: combines a value hash with a number."""
+    x = (a ^ (b * _C0)) & _M64
+    x = ((x ^ (x >> 30)) * _C1) & _M64
+    x = ((x ^ (x >> 27)) * _C2) & _M64
+    return x ^ (x >> 31)
+
+
+def _mix_np(a: npt.NDArray[np.uint64], b: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """_mix over whole columns (uint64 arithmetic wraps, as the masks do above)."""
+    with np.errstate(over="ignore"):
+        x = a ^ (b * np.uint64(_C0))
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(_C1)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(_C2)
+        mixed: npt.NDArray[np.uint64] = x ^ (x >> np.uint64(31))
+        return mixed
+
+
+_KIND = {kind: value_hash(f"kind:{kind}") for kind in BLOCKS}
+
+
+def block_key(kind: str, text: str, number: int) -> int:
+    """A blocking key: the kind, a text part (a name sound, a formal name, a postcode) and a number (a year,
+    a date, an identifier). Text parts are hashed once per distinct value; the combining is arithmetic, so
+    a whole index's keys are computed column-wise at the end of a build."""
+    return _mix(_mix(_KIND[kind], value_hash(text)), number)
+
+
+def _block_keys(
+    kind: str, texts: npt.NDArray[np.uint64], numbers: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.uint64]:
+    kinds = np.full(len(texts), _KIND[kind], dtype=np.uint64)
+    return _mix_np(_mix_np(kinds, texts), numbers)
+
+
+def name_blocks(given: tuple[str, ...], family: str, dob: int) -> Iterable[tuple[str, str, int]]:
+    """The name-based keys of one name (an alias, or a given name's further formal forms)."""
     family_sound = phonetic(family)
     first = given[0] if given else ""
-    if nhs:
-        yield "nhs", nhs
-    if uprn:
-        yield "uprn", uprn
     if family_sound:
-        yield "names", f"{family_sound}|{phonetic(first)}"
-    if dob:
-        if family_sound:
-            yield "family_year", f"{family_sound}|{dob // 10_000}"
-            yield "family_monthday", f"{family_sound}|{dob % 10_000}"
-        for formal in formal_names(first) if first else ():
-            yield "given_dob", f"{formal}|{dob}"
-        if postcode and " " in postcode:
-            yield "postcode_dob", f"{postcode}|{dob}"
+        yield "names", f"{family_sound}|{phonetic(first)}", 0
+        if dob:
+            yield "family_year", family_sound, dob // 10_000
+            yield "family_monthday", family_sound, dob % 10_000
+    if dob and first:
+        for formal in formal_names(first):
+            yield "given_dob", formal, dob
 
 
 @dataclass
@@ -93,7 +127,7 @@ class MatchIndex:
     dob: npt.NDArray[np.int32]
     gender: npt.NDArray[np.int8]
     postcode: list[str]
-    address: list[str]  # address_text(): "14|high street"
+    address: list[str]  # as recorded; normalised (address_key) only when a candidate is scored
     uprn: npt.NDArray[np.int64]  # 0: none
     nhs: npt.NDArray[np.int64]  # 0: none
     restricted: npt.NDArray[np.bool_]
@@ -136,12 +170,12 @@ class MatchIndex:
         return int(counts[live].sum()) if len(counts) else 0
 
     def address_of(self, row: int) -> Address:
-        return address_from_text(self.address[row])
+        return address_key(self.address[row])
 
-    def lookup(self, kind: str, value: str) -> npt.NDArray[np.int32]:
-        """Rows whose blocking key of this kind has this value (a hash collision only adds a candidate)."""
+    def lookup(self, kind: str, text: str, number: int = 0) -> npt.NDArray[np.int32]:
+        """Rows with this blocking key (see block_key; a hash collision only adds a candidate)."""
         hashes, rows = self.blocks[kind]
-        h = block_hash(kind, value)
+        h = block_key(kind, text, number)
         # Both bounds in one call: where h starts and where h + 1 would.
         start, end = np.searchsorted(hashes, np.array([h, min(h + 1, 2**64 - 1)], dtype=np.uint64))
         return rows[start:end]
@@ -192,8 +226,16 @@ class IndexBuilder:
         self.nhs = array("q")
         self.restricted = bytearray()
         self.aliases: dict[int, list[tuple[tuple[str, ...], str]]] = {}
-        self._block_hashes: dict[str, array[int]] = {k: array("Q") for k in BLOCKS}
-        self._block_rows: dict[str, array[int]] = {k: array("i") for k in BLOCKS}
+        # Per record, the value hashes the keys are built from at the end (see block_key).
+        self._names_h, self._family_h, self._formal_h, self._postcode_h = (
+            array("Q"),
+            array("Q"),
+            array("Q"),
+            array("Q"),
+        )
+        # Keys that do not fit the columns (further formal names, aliases), computed one by one.
+        self._extra_keys: dict[str, array[int]] = {k: array("Q") for k in BLOCKS}
+        self._extra_rows: dict[str, array[int]] = {k: array("i") for k in BLOCKS}
         self._events: tuple[array[int], array[int], array[int], bytearray, array[int]] = (
             array("i"),
             array("i"),
@@ -206,10 +248,10 @@ class IndexBuilder:
         self._watermarks: dict[str, object] = {}
         self.skipped: Counter[str] = Counter()
 
-    def _add_blocks(self, row: int, blocks: Iterable[tuple[str, str]]) -> None:
-        for kind, value in blocks:
-            self._block_hashes[kind].append(block_hash(kind, value))
-            self._block_rows[kind].append(row)
+    def _add_extra(self, row: int, blocks: Iterable[tuple[str, str, int]]) -> None:
+        for kind, text, number in blocks:
+            self._extra_keys[kind].append(block_key(kind, text, number))
+            self._extra_rows[kind].append(row)
 
     def add_person(self, person: SourcePerson) -> None:
         if person.record_key in self.rows:
@@ -230,11 +272,20 @@ class IndexBuilder:
         self.dob.append(dob)
         self.gender.append(gender_key(person.gender))
         self.postcode.append(postcode)
-        self.address.append(address_text(person.address) if person.address else "")
+        # Normalised only when a candidate is scored: most records never are.
+        self.address.append(_intern(person.address))
         self.uprn.append(number_key(person.uprn))
         self.nhs.append(number_key(nhs))
         self.restricted.append(person.restricted)
-        self._add_blocks(row, person_blocks(given, family, dob, postcode, nhs, person.uprn))
+        family_sound = phonetic(family)
+        first = given[0] if given else ""
+        formals = formal_names(first) if first else ()
+        self._names_h.append(value_hash(f"{family_sound}|{phonetic(first)}") if family_sound else 0)
+        self._family_h.append(value_hash(family_sound))
+        self._formal_h.append(value_hash(formals[0]) if formals else 0)
+        self._postcode_h.append(value_hash(postcode) if " " in postcode else 0)
+        if dob and len(formals) > 1:
+            self._add_extra(row, (("given_dob", formal, dob) for formal in formals[1:]))
         if row % 50_000 == 49_999:
             self._progress("people", 50_000)
 
@@ -246,7 +297,7 @@ class IndexBuilder:
         given = given_tokens(alias.given_names)
         family = family_key(alias.family_name)
         self.aliases.setdefault(row, []).append((given, family))
-        self._add_blocks(row, person_blocks(given, family, self.dob[row], self.postcode[row], "", ""))
+        self._add_extra(row, name_blocks(given, family, self.dob[row]))
 
     def add_event(self, event: SourceEvent) -> None:
         row = self.rows.get(event.record_key)
@@ -276,22 +327,60 @@ class IndexBuilder:
         if newer:
             self._watermarks[mapping] = value
 
+    def _blocks(self, n: int) -> dict[str, tuple[npt.NDArray[np.uint64], npt.NDArray[np.int32]]]:
+        """Every blocking key, column-wise, sorted by key for searchsorted."""
+
+        def column(values: array[int]) -> npt.NDArray[np.uint64]:
+            return np.frombuffer(values, dtype=np.uint64) if n else np.zeros(0, dtype=np.uint64)
+
+        dob = np.frombuffer(self.dob, dtype=np.int32).astype(np.uint64) if n else np.zeros(0, dtype=np.uint64)
+        names_h, family_h, formal_h, postcode_h = (
+            column(self._names_h),
+            column(self._family_h),
+            column(self._formal_h),
+            column(self._postcode_h),
+        )
+        nhs = np.frombuffer(self.nhs, dtype=np.int64).astype(np.uint64) if n else np.zeros(0, dtype=np.uint64)
+        uprn = (
+            np.frombuffer(self.uprn, dtype=np.int64).astype(np.uint64) if n else np.zeros(0, dtype=np.uint64)
+        )
+        zero = np.zeros(n, dtype=np.uint64)
+        has_dob = dob != 0
+        parts = {
+            "names": (names_h != 0, names_h, zero),
+            "family_year": ((family_h != 0) & has_dob, family_h, dob // np.uint64(10_000)),
+            "family_monthday": ((family_h != 0) & has_dob, family_h, dob % np.uint64(10_000)),
+            "given_dob": ((formal_h != 0) & has_dob, formal_h, dob),
+            "postcode_dob": ((postcode_h != 0) & has_dob, postcode_h, dob),
+            "nhs": (nhs != 0, zero, nhs),
+            "uprn": (uprn != 0, zero, uprn),
+        }
+        rows = np.arange(n, dtype=np.int32)
+        blocks = {}
+        for kind, (mask, texts, numbers) in parts.items():
+            keys = np.concatenate(
+                [
+                    _block_keys(kind, texts[mask], numbers[mask]),
+                    np.frombuffer(self._extra_keys[kind], dtype=np.uint64)
+                    if self._extra_keys[kind]
+                    else np.zeros(0, dtype=np.uint64),
+                ]
+            )
+            owners = np.concatenate(
+                [
+                    rows[mask],
+                    np.frombuffer(self._extra_rows[kind], dtype=np.int32)
+                    if self._extra_rows[kind]
+                    else np.zeros(0, dtype=np.int32),
+                ]
+            )
+            order = np.argsort(keys, kind="stable")
+            blocks[kind] = (keys[order], owners[order])
+        return blocks
+
     def finish(self) -> MatchIndex:
         n = len(self.keys)
-        blocks = {}
-        for kind in BLOCKS:
-            hashes = (
-                np.frombuffer(self._block_hashes[kind], dtype=np.uint64)
-                if self._block_hashes[kind]
-                else np.zeros(0, dtype=np.uint64)
-            )
-            rows = (
-                np.frombuffer(self._block_rows[kind], dtype=np.int32)
-                if self._block_rows[kind]
-                else np.zeros(0, dtype=np.int32)
-            )
-            order = np.argsort(hashes, kind="stable")
-            blocks[kind] = (hashes[order], rows[order])
+        blocks = self._blocks(n)
         rows_a, dates_a, cats_a, restricted_a, contacts_a = self._events
         ev_rows = np.frombuffer(rows_a, dtype=np.int32) if rows_a else np.zeros(0, dtype=np.int32)
         order = np.argsort(ev_rows, kind="stable")

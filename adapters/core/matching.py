@@ -27,6 +27,7 @@ from adapters.core.normalise import (
     given_tokens,
     name_tokens,
     nhs_key,
+    number_key,
     phonetic,
     postcode_key,
 )
@@ -47,7 +48,7 @@ POSSIBLE = common_pb2.OUTCOME_POSSIBLE
 NOT_KNOWN = common_pb2.OUTCOME_NOT_KNOWN
 # Above this many candidates, a vectorised first cut keeps the most plausible for full scoring: a common
 # surname and birth year can block together hundreds of records in a million.
-SHORTLIST = 48
+SHORTLIST = 16
 _GENDER = {common_pb2.GENDER_FEMALE: 1, common_pb2.GENDER_MALE: 2, common_pb2.GENDER_OTHER: 3}
 
 
@@ -157,16 +158,16 @@ class Matcher:
                 found.append(rows if not q.dob else rows[idx.dob[rows] == 0])
             if q.dob:
                 if sound:
-                    found.append(idx.lookup("family_year", f"{sound}|{q.dob // 10_000}"))
-                    found.append(idx.lookup("family_monthday", f"{sound}|{q.dob % 10_000}"))
+                    found.append(idx.lookup("family_year", sound, q.dob // 10_000))
+                    found.append(idx.lookup("family_monthday", sound, q.dob % 10_000))
                 for formal in formal_names(first) if first else ():
-                    found.append(idx.lookup("given_dob", f"{formal}|{q.dob}"))
+                    found.append(idx.lookup("given_dob", formal, q.dob))
         if q.dob and q.postcode and " " in q.postcode:
-            found.append(idx.lookup("postcode_dob", f"{q.postcode}|{q.dob}"))
+            found.append(idx.lookup("postcode_dob", q.postcode, q.dob))
         if q.nhs:
-            found.append(idx.lookup("nhs", q.nhs))
+            found.append(idx.lookup("nhs", "", number_key(q.nhs)))
         if q.uprn:
-            found.append(idx.lookup("uprn", q.uprn))
+            found.append(idx.lookup("uprn", "", number_key(q.uprn)))
         if not found:
             return np.zeros(0, dtype=np.int32)
         rows = np.unique(np.concatenate(found))
@@ -200,8 +201,8 @@ class Matcher:
             + 3 * (idx.postcode_hash[rows] == np.uint32(short_hash(q.postcode)))
         )
         keep = rows[np.argpartition(-cheap, SHORTLIST)[:SHORTLIST]]
-        sure = [idx.lookup("nhs", q.nhs)] if q.nhs else []
-        sure += [idx.lookup("uprn", q.uprn)] if q.uprn else []
+        sure = [idx.lookup("nhs", "", number_key(q.nhs))] if q.nhs else []
+        sure += [idx.lookup("uprn", "", number_key(q.uprn))] if q.uprn else []
         return np.unique(np.concatenate([keep, *sure]))
 
     def _decisive(self, s: Scored) -> bool:

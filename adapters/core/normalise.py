@@ -140,6 +140,7 @@ def postcode_key(text: str) -> str:
     return compact if re.fullmatch(r"[A-Z]{1,2}[0-9][A-Z0-9]?", compact) else ""
 
 
+@lru_cache(maxsize=100_000)
 def address_key(text: str) -> tuple[str, frozenset[str]]:
     """The house number and the street's words ("Flat 2, 14 High St" -> ("14", {"high", "street"})).
 
@@ -160,19 +161,6 @@ def address_key(text: str) -> tuple[str, frozenset[str]]:
         elif not word.isdigit():
             street.append(word)
     return number, frozenset(street)
-
-
-def address_text(text: str) -> str:
-    """The address key as one short string ("14|high street"), interned: how the index stores it."""
-    number, street = address_key(text)
-    return sys.intern(f"{number}|{' '.join(sorted(street))}") if street else ""
-
-
-@lru_cache(maxsize=100_000)
-def address_from_text(stored: str) -> tuple[str, frozenset[str]]:
-    """The address key back from its stored string."""
-    number, _, street = stored.partition("|")
-    return number, frozenset(street.split())
 
 
 def number_key(text: str) -> int:

@@ -168,6 +168,8 @@ def _rows(
 
 
 def _text(value: object) -> str:
+    if type(value) is str:  # the common case, without the str() call
+        return value.strip()
     return "" if value is None else str(value).strip()
 
 
