@@ -189,17 +189,19 @@ class Matcher:
         family = np.uint32(short_hash(q.family))
         given = np.uint32(short_hash(q.given[0] if q.given else ""))
         families, givens = idx.family_hash[rows], idx.given_hash[rows]
+        given_agrees = (givens == given) & (given != 0)
         names = np.maximum(
-            4 * (families == family) + 4 * (givens == given),
-            4 * (families == given) + 4 * (givens == family),  # recorded the other way round
+            4 * (families == family) + 4 * given_agrees,
+            4 * ((families == given) & (given != 0)) + 4 * (givens == family),  # recorded the other way round
         )
         cheap = (
             names
             + 6 * (dob == q.dob)
             + 2 * (dob // 10_000 == q.dob // 10_000)
             + 2 * (dob % 10_000 == q.dob % 10_000)
-            + 3 * (idx.postcode_hash[rows] == np.uint32(short_hash(q.postcode)))
         )
+        if q.postcode:  # an empty query field must not "agree" with records that lack it too
+            cheap = cheap + 3 * (idx.postcode_hash[rows] == np.uint32(short_hash(q.postcode)))
         keep = rows[np.argpartition(-cheap, SHORTLIST)[:SHORTLIST]]
         sure = [idx.lookup("nhs", "", number_key(q.nhs))] if q.nhs else []
         sure += [idx.lookup("uprn", "", number_key(q.uprn))] if q.uprn else []
