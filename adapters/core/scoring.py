@@ -60,6 +60,8 @@ DEFAULT_LEVELS: dict[str, dict[str, tuple[float, float | None]]] = {
         "sector": (0.02, 0.01),
         "district": (0.04, 0.2),
         "different": (0.09, 0.79),
+        # A woman's changed family name usually comes with a move (marriage): not two independent surprises.
+        "different_after_name_change": (0.6, 0.79),
     },
     # Without a postcode to compare, the address alone.
     "address": {"same": (0.8, 0.00005), "street": (0.03, 0.003), "different": (0.17, 0.997)},
@@ -295,10 +297,11 @@ class Scorer:
             levels["gender"] = (level, w.weight("gender", level))
         pc = postcode_level(q.postcode, idx.postcode[row])
         if pc != "missing":
-            levels["postcode"] = (
-                pc,
-                w.weight("postcode", pc, self._tf(idx.postcode_counts, idx.postcode[row])),
+            table_level = (
+                "different_after_name_change" if pc == "different" and f == "different_female" else pc
             )
+            weight = w.weight("postcode", table_level, self._tf(idx.postcode_counts, idx.postcode[row]))
+            levels["postcode"] = (pc, weight)
         # One location, not two facts: a different postcode already says the address differs, and an agreeing
         # postcode leaves only which of its households.
         address = address_level(q.address, idx.address_of(row)) if idx.address[row] else "missing"
