@@ -372,8 +372,3 @@ def _nicknamer() -> NickNamer:
 def nicknames_of(given: str) -> list[str]:
     """Short forms and nicknames of a given name, capitalised ("William" -> ["Bill", "Billy", ...])."""
     return sorted(n.capitalize() for n in _nicknamer().nicknames_of(given.casefold()))
-
-
-def formal_names_of(nickname: str) -> list[str]:
-    """The formal names a nickname stands for ("Bill" -> ["William", ...])."""
-    return sorted(n.capitalize() for n in _nicknamer().canonicals_of(nickname.casefold()))

@@ -6,7 +6,7 @@ vocabulary) and never need a change here.
 
 from adapters.core.config import AdapterConfig, load_adapter_config
 from adapters.core.index import MatchIndex
-from adapters.core.matching import MatchResult, match
+from adapters.core.matching import Matcher, MatchResult
 from adapters.core.preset import AgencyPreset
 from adapters.core.records import SeedEvent, SeedPerson
 from adapters.core.refresh import build_index, refresh_index
@@ -19,11 +19,11 @@ __all__ = [
     "AgencyPreset",
     "MatchIndex",
     "MatchResult",
+    "Matcher",
     "SeedEvent",
     "SeedPerson",
     "build_index",
     "create_server",
     "load_adapter_config",
-    "match",
     "refresh_index",
 ]

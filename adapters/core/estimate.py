@@ -110,10 +110,8 @@ def _em(vectors: list[dict[str, str]], levels: Levels, iterations: int) -> tuple
     expected = 0.0
     for _ in range(iterations):
         prior = math.log2(share / (1 - share))
-        weights = [
-            _weight({n: {lv: (m_levels[n][lv], levels[n][lv][1]) for lv in t} for n, t in levels.items()}, v)
-            for v in vectors
-        ]
+        current = {n: {lv: (m_levels[n][lv], levels[n][lv][1]) for lv in t} for n, t in levels.items()}
+        weights = [_weight(current, v) for v in vectors]
         probabilities = [1.0 / (1.0 + math.pow(2.0, -min(max(w + prior, -60.0), 60.0))) for w in weights]
         expected = sum(probabilities)
         if expected < MIN_MATCHES:

@@ -307,8 +307,3 @@ class Matcher:
 
     def match(self, subject: common_pb2.Subject) -> MatchResult:
         return self.match_fields(query_fields(subject))
-
-
-def match(index: MatchIndex, subject: common_pb2.Subject) -> MatchResult:
-    """Matches a validated subject with default thresholds and weights."""
-    return Matcher(index).match(subject)
