@@ -1,14 +1,15 @@
-"""The broker's configuration: where it listens, the agencies it asks, purposes and review rules."""
+"""The broker's configuration: where it listens, the agencies it asks, and the agreement it enforces.
+
+Purposes, permissions and review rules are the data-sharing agreement's (policy/), not the broker's.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
 
 from pydantic import Field, field_validator
 
 from lateral.config import Frozen, load_model
-from policy.purposes import Purpose
 
 
 class BrokerSection(Frozen):
@@ -27,25 +28,20 @@ class AgencyEndpoint(Frozen):
     address: str = Field(min_length=1, description="host:port of the agency's adapter")
 
 
-class ReviewSection(Frozen):
-    """Flag a check for multi-agency review when activity accumulates."""
-
-    min_agencies: int = Field(default=2, ge=1)
-    window_days: int = Field(default=365, ge=1, le=3650)
-
-
-_Item = TypeVar("_Item", Purpose, AgencyEndpoint)
+class PolicySection(Frozen):
+    # The signed data-sharing agreement (relative to this file). Every party holding one of the agencies
+    # below must have signed it.
+    agreement: str = Field(min_length=1)
 
 
 class BrokerConfig(Frozen):
     broker: BrokerSection = BrokerSection()
-    review: ReviewSection = ReviewSection()
-    purposes: list[Purpose] = Field(min_length=1)
+    policy: PolicySection
     agencies: list[AgencyEndpoint] = Field(min_length=1)
 
-    @field_validator("purposes", "agencies")
+    @field_validator("agencies")
     @classmethod
-    def _unique_ids(cls, items: list[_Item]) -> list[_Item]:
+    def _unique_ids(cls, items: list[AgencyEndpoint]) -> list[AgencyEndpoint]:
         ids = [item.id for item in items]
         repeated = sorted({i for i in ids if ids.count(i) > 1})
         if repeated:
@@ -59,4 +55,6 @@ def load_broker_config(path: Path) -> BrokerConfig:
     Raises:
         ConfigError: naming the file, the key and the problem.
     """
-    return load_model(BrokerConfig, path)
+    config = load_model(BrokerConfig, path)
+    agreement = str((path.parent / config.policy.agreement).resolve())
+    return config.model_copy(update={"policy": PolicySection(agreement=agreement)})

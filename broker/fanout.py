@@ -11,8 +11,10 @@ import time
 from collections.abc import Sequence
 
 import grpc
+from google.rpc import error_details_pb2
 
 from broker.config import AgencyEndpoint
+from lateral.errors import status_of
 from lateral.rpc import insecure_channel
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 
@@ -31,15 +33,43 @@ class AgencyClient:
         self._stub = adapter_pb2_grpc.AgencyAdapterStub(self._channel)
 
     def _row(
-        self, finding: common_pb2.Finding, code: grpc.StatusCode, detail: str, started: float
+        self,
+        finding: common_pb2.Finding,
+        code: grpc.StatusCode,
+        detail: str,
+        started: float,
+        reason: str = "",
+        clauses: Sequence[str] = (),
     ) -> common_pb2.AgencyResult:
         return common_pb2.AgencyResult(
             agency_id=self.endpoint.id,
             agency_name=self.endpoint.name,
             finding=finding,
             status=common_pb2.AgencyStatus(
-                code=code.name, detail=detail, elapsed_ms=int((time.perf_counter() - started) * 1000)
+                code=code.name,
+                detail=detail,
+                elapsed_ms=int((time.perf_counter() - started) * 1000),
+                reason=reason,
+                clause_ids=clauses,
             ),
+        )
+
+    def _refused(self, error: grpc.aio.AioRpcError, started: float) -> common_pb2.AgencyResult:
+        """The agency's own copy of the agreement refused the request: its decision wins for its data."""
+        reason, clauses = "NOT_PERMITTED", []
+        status = status_of(error)
+        for detail in status.details if status is not None else ():
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                reason = info.reason
+                clauses = [c for c in info.metadata.get("clauses", "").split(",") if c]
+        return self._row(
+            common_pb2.Finding(outcome=common_pb2.OUTCOME_DENIED),
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"refused by the agency: {error.details()}",
+            started,
+            reason,
+            clauses,
         )
 
     async def match(self, request: adapter_pb2.MatchRequest, timeout: float) -> common_pb2.AgencyResult:
@@ -51,6 +81,9 @@ class AgencyClient:
             response = await asyncio.wait_for(self._stub.Match(request, timeout=timeout), timeout + 0.1)
         except grpc.aio.AioRpcError as error:
             code = error.code()
+            if code == grpc.StatusCode.PERMISSION_DENIED:
+                log.info("check %s: %s refused it under its agreement", request.check_id, self.endpoint.id)
+                return self._refused(error, started)
             if code in _TIMEOUT_CODES:
                 outcome, detail = common_pb2.OUTCOME_TIMEOUT, f"no answer within {timeout * 1000:.0f} ms"
             else:
@@ -65,7 +98,7 @@ class AgencyClient:
                 f"no answer within {timeout * 1000:.0f} ms",
                 started,
             )
-        return self._row(response.finding, grpc.StatusCode.OK, "", started)
+        return self._row(response.finding, grpc.StatusCode.OK, "", started, "PERMITTED", response.clause_ids)
 
     async def close(self) -> None:
         await self._channel.close()
@@ -75,13 +108,14 @@ class FanOut:
     """The clients of every configured agency, in configuration order."""
 
     def __init__(self, endpoints: Sequence[AgencyEndpoint]) -> None:
-        self.clients = [AgencyClient(e) for e in endpoints]
+        self.clients = {e.id: AgencyClient(e) for e in endpoints}
 
-    async def ask_all(
-        self, request: adapter_pb2.MatchRequest, timeout: float
-    ) -> list[common_pb2.AgencyResult]:
-        """Asks every agency concurrently; one row per agency, in configuration order."""
-        return list(await asyncio.gather(*(c.match(request, timeout) for c in self.clients)))
+    async def ask(
+        self, agencies: Sequence[str], request: adapter_pb2.MatchRequest, timeout: float
+    ) -> dict[str, common_pb2.AgencyResult]:
+        """Asks the given agencies concurrently; one row per agency."""
+        rows = await asyncio.gather(*(self.clients[a].match(request, timeout) for a in agencies))
+        return dict(zip(agencies, rows, strict=True))
 
     async def close(self) -> None:
-        await asyncio.gather(*(c.close() for c in self.clients))
+        await asyncio.gather(*(c.close() for c in self.clients.values()))

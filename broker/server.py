@@ -1,21 +1,29 @@
-"""The LateralCheck gRPC service: validate, fan out, aggregate."""
+"""The LateralCheck gRPC service: identify the caller, validate, decide under the agreement, fan out to the
+permitted agencies, release only what the agreement allows, aggregate."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Callable
+from pathlib import Path
 
 import grpc
 from google.protobuf import timestamp_pb2
 
-from broker.config import BrokerConfig
+from broker.config import AgencyEndpoint, BrokerConfig
 from broker.fanout import FanOut
 from broker.review import summarise
-from lateral.errors import InvalidRequestError, maps_errors
+from lateral.errors import InvalidRequestError, PermissionDeniedError, maps_errors
+from lateral.identity import Caller, caller_of
 from lateral.rpc import SERVER_OPTIONS, add_standard_services, bind
+from policy.engine import Decision, PolicyEngine, subject_kind
+from policy.engine import Request as PolicyRequest
+from policy.release import release_only
+from policy.trust import TrustedAgreement, load_trusted
 from policy.validation import validate_check_request
-from protos.lateral.v1 import adapter_pb2, broker_pb2, broker_pb2_grpc
+from protos.lateral.v1 import adapter_pb2, broker_pb2, broker_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
 
@@ -23,10 +31,19 @@ SERVICE_NAME = broker_pb2.DESCRIPTOR.services_by_name["LateralCheck"].full_name
 
 
 class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
-    def __init__(self, config: BrokerConfig, fanout: FanOut) -> None:
+    def __init__(
+        self,
+        config: BrokerConfig,
+        fanout: FanOut,
+        trusted: TrustedAgreement,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self._config = config
         self._fanout = fanout
-        self._purposes = {p.id: p for p in config.purposes}
+        self._agreement = trusted.agreement
+        self._engine = PolicyEngine(trusted.agreement)
+        self._purposes = {p.id: p for p in trusted.agreement.purposes}
+        self._clock = clock
 
     def _agency_timeout(self, remaining: float | None) -> float:
         """The per-agency deadline: the caller's remaining time less a reserve, capped by configuration."""
@@ -34,37 +51,115 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         budget = b.default_deadline_ms / 1000 if remaining is None else remaining
         return max(0.001, min(budget - b.reserve_ms / 1000, b.max_agency_timeout_ms / 1000))
 
+    def _decide(
+        self, caller: Caller, request: broker_pb2.CheckRequest, now: dt.datetime
+    ) -> dict[str, Decision]:
+        today = now.astimezone(self._engine.zone).date()
+        subject = subject_kind(request.subject.date_of_birth, today)
+        return {
+            a.id: self._engine.decide(
+                PolicyRequest(caller.organisation, caller.role, request.purpose, a.id, now, subject)
+            )
+            for a in self._config.agencies
+        }
+
+    def _refuse_all(self, decisions: dict[str, Decision]) -> PermissionDeniedError:
+        reasons = {d.reason for d in decisions.values()}
+        first = next(iter(decisions.values()))
+        message = (
+            first.message
+            if len(reasons) == 1 and len({d.message for d in decisions.values()}) == 1
+            else "; ".join(f"{agency}: {d.message}" for agency, d in decisions.items())
+        )
+        return PermissionDeniedError(
+            f"the data-sharing agreement does not permit this check: {message}",
+            reason=first.reason if len(reasons) == 1 else "NOT_PERMITTED",
+            metadata={
+                "agreement": self._agreement_label,
+                "clauses": ",".join(sorted({c for d in decisions.values() for c in d.clauses})),
+                **{f"agency.{agency}": d.reason for agency, d in decisions.items()},
+            },
+        )
+
+    @property
+    def _agreement_label(self) -> str:
+        return f"{self._agreement.id} v{self._agreement.version}"
+
+    def _denied_row(self, agency: AgencyEndpoint, decision: Decision) -> common_pb2.AgencyResult:
+        return common_pb2.AgencyResult(
+            agency_id=agency.id,
+            agency_name=agency.name,
+            finding=common_pb2.Finding(outcome=common_pb2.OUTCOME_DENIED),
+            status=common_pb2.AgencyStatus(
+                code=grpc.StatusCode.PERMISSION_DENIED.name,
+                detail=f"not asked: {decision.message}",
+                reason=decision.reason,
+                clause_ids=decision.clauses,
+            ),
+        )
+
+    def _released(self, row: common_pb2.AgencyResult, decision: Decision) -> common_pb2.AgencyResult:
+        """The broker's second look: only fields its own decision releases, never a restricted category."""
+        finding = release_only(row.finding, decision.released)
+        hidden = self._engine.restricted_categories(row.agency_id)
+        if hidden.intersection(finding.categories):
+            kept = [c for c in finding.categories if c not in hidden]
+            del finding.categories[:]
+            finding.categories.extend(kept)
+        out = common_pb2.AgencyResult()
+        out.CopyFrom(row)
+        out.finding.CopyFrom(finding)
+        return out
+
     @maps_errors
     async def Check(
         self,
         request: broker_pb2.CheckRequest,
         context: grpc.aio.ServicerContext[broker_pb2.CheckRequest, broker_pb2.CheckResponse],
     ) -> broker_pb2.CheckResponse:
+        caller = caller_of(context)  # type: ignore[arg-type]
         violations = validate_check_request(request, self._purposes)
         if violations:
             log.info("check rejected: invalid %s", ", ".join(v.field for v in violations))
             raise InvalidRequestError(violations)
+        now = self._clock()
+        decisions = self._decide(caller, request, now)
+        permitted = [agency for agency, d in decisions.items() if d.allowed]
+        if not permitted:
+            log.info("check refused for %s/%s: %s", caller.organisation, caller.role, request.purpose)
+            raise self._refuse_all(decisions)
         check_id = uuid.uuid4().hex
-        now = dt.datetime.now(dt.UTC)
         match_request = adapter_pb2.MatchRequest(
             check_id=check_id,
             subject=request.subject,
             purpose=request.purpose,
             justification=request.justification,
             case_ref=request.case_ref,
-            # Identity comes from the transport once mTLS lands; a plaintext caller is unauthenticated.
-            requester=adapter_pb2.Requester(organisation="unauthenticated", system="insecure-dev"),
+            requester=adapter_pb2.Requester(
+                organisation=caller.organisation, system=caller.system, user=caller.user, role=caller.role
+            ),
         )
-        results = await self._fanout.ask_all(match_request, self._agency_timeout(context.time_remaining()))
-        summary = summarise(results, self._config.review, now.date())
+        answers = await self._fanout.ask(
+            permitted, match_request, self._agency_timeout(context.time_remaining())
+        )
+        results = [
+            self._released(answers[a.id], decisions[a.id])
+            if a.id in answers
+            else self._denied_row(a, decisions[a.id])
+            for a in self._config.agencies
+        ]
+        counted = [agency for agency, d in decisions.items() if "count" in d.released]
+        today = now.astimezone(self._engine.zone).date()
+        summary = summarise(results, self._agreement.review, today, counted)
         checked_at = timestamp_pb2.Timestamp()
-        checked_at.FromDatetime(now.replace(tzinfo=None))
+        checked_at.FromDatetime(now.astimezone(dt.UTC).replace(tzinfo=None))
         log.info(
-            "check %s for %s: %d/%d agencies with activity, review %s",
+            "check %s for %s: %d/%d agencies asked, %d with activity, review %s",
             check_id,
             request.purpose,
-            summary.agencies_with_activity,
+            len(permitted),
             len(results),
+            summary.agencies_with_activity,
             "required" if summary.reasons else "not required",
         )
         return broker_pb2.CheckResponse(
@@ -73,9 +168,10 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             results=results,
             agencies_with_activity=summary.agencies_with_activity,
             agencies_with_recent_activity=summary.agencies_with_recent_activity,
-            review_window_days=self._config.review.window_days,
+            review_window_days=summary.window_days,
             review_required=bool(summary.reasons),
             review_reasons=summary.reasons,
+            agreement=self._agreement_label,
         )
 
     @maps_errors
@@ -94,8 +190,9 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                     description=p.description,
                     requires_case_ref=p.requires_case_ref,
                     requires_justification=p.requires_justification,
+                    scope=p.subjects,
                 )
-                for p in self._config.purposes
+                for p in self._agreement.purposes
             ],
         )
 
@@ -130,10 +227,16 @@ async def create_server(
 
     Returns:
         The server and the port it is bound to.
+
+    Raises:
+        ConfigError: the agreement is invalid.
+        AgreementRefusedError: the agreement is unsigned by a party whose data the broker asks for, tampered
+            with, not in force or past its review date.
     """
+    trusted = load_trusted(Path(config.policy.agreement), governs=[a.id for a in config.agencies])
     fanout = FanOut(config.agencies)
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    broker_pb2_grpc.add_LateralCheckServicer_to_server(BrokerServicer(config, fanout), server)
+    broker_pb2_grpc.add_LateralCheckServicer_to_server(BrokerServicer(config, fanout, trusted), server)
     add_standard_services(server, [SERVICE_NAME])
     try:
         port = bind(server, address or config.broker.listen, insecure_dev=insecure_dev, what="broker")

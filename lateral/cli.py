@@ -276,6 +276,25 @@ def adapter_estimate(config_path: Path, output_path: Path, pairs: int) -> None:
 @click.option(
     "--timeout", type=click.FloatRange(0.1, 60), default=5.0, show_default=True, help="Seconds to wait."
 )
+@click.option(
+    "--organisation",
+    envvar="LATERAL_ORGANISATION",
+    required=True,
+    help="Your organisation's party id in the agreement (or set LATERAL_ORGANISATION).",
+)
+@click.option(
+    "--role",
+    envvar="LATERAL_ROLE",
+    required=True,
+    help="Your role, as the agreement names it (LATERAL_ROLE).",
+)
+@click.option(
+    "--user",
+    envvar="LATERAL_USER",
+    default="cli-user",
+    show_default=True,
+    help="Your user id (LATERAL_USER).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON instead of a table.")
 @click.option("--insecure-dev", is_flag=True, help=INSECURE_HELP)
 def check_command(
@@ -291,6 +310,9 @@ def check_command(
     case_ref: str,
     broker_address: str,
     timeout: float,
+    organisation: str,
+    role: str,
+    user: str,
     as_json: bool,
     insecure_dev: bool,
 ) -> None:
@@ -299,13 +321,19 @@ def check_command(
     \b
     Example:
       lateral check --given-name Jayden --family-name Clarke --dob 2012-03-14 \\
-        --purpose child-safeguarding --justification "School referral" --case-ref MASH-0142
+        --purpose child-safeguarding --justification "School referral" --case-ref MASH-0142 \\
+        --organisation northshire-council --role mash-social-worker
+
+    The agreement decides which agencies you may ask for the purpose, and what they may tell you; the rest
+    come back Denied, with the clause that refused them. Until certificates are set up, --organisation,
+    --role and --user travel as request metadata (development only).
 
     Each agency answers Known (with its latest activity and whom to call), Not known, Possible match (add the
     details it names), Withheld (call the agency), or Unavailable / No answer in time.
     """
     from lateral.client import build_request, check
     from lateral.errors import field_violations
+    from lateral.identity import Caller
     from lateral.render import render_check
     from lateral.rpc import warn_insecure
 
@@ -328,7 +356,8 @@ def check_command(
         case_ref=case_ref,
     )
     try:
-        response = asyncio.run(check(broker_address, request, timeout=timeout))
+        caller = Caller(organisation=organisation, system="lateral-cli", user=user, role=role)
+        response = asyncio.run(check(broker_address, request, caller=caller, timeout=timeout))
     except grpc.aio.AioRpcError as error:
         violations = field_violations(error)
         if error.code() == grpc.StatusCode.INVALID_ARGUMENT and violations:
@@ -336,6 +365,8 @@ def check_command(
             for v in violations:
                 err_console.print(f"  {v.field}: {v.description}", highlight=False)
             sys.exit(2)
+        if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+            fail(f"the check was refused: {error.details()}", 4)
         if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             fail(f"cannot reach the broker at {broker_address} ({error.code().name}). Is it running?", 3)
         fail(f"the broker answered {error.code().name}: {error.details()}", 3)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+
+from lateral.identity import Caller
 from lateral.rpc import insecure_channel
 from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
 
@@ -40,10 +46,34 @@ def build_request(
     )
 
 
+class _StatesIdentity(grpc.aio.UnaryUnaryClientInterceptor):
+    """Adds the caller's identity to every call on a channel."""
+
+    def __init__(self, caller: Caller) -> None:
+        self._metadata = caller.metadata()
+
+    async def intercept_unary_unary(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
+        details: grpc.aio.ClientCallDetails,
+        request: Any,
+    ) -> Any:
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), *self._metadata)
+        stated = grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+        return await continuation(stated, request)
+
+
+def broker_channel(address: str, caller: Caller) -> grpc.aio.Channel:
+    """A channel to the broker on which every call carries the caller's identity (development: metadata)."""
+    return insecure_channel(address, interceptors=[_StatesIdentity(caller)])
+
+
 async def check(
-    address: str, request: broker_pb2.CheckRequest, *, timeout: float
+    address: str, request: broker_pb2.CheckRequest, *, caller: Caller, timeout: float
 ) -> broker_pb2.CheckResponse:
-    """Sends one check to the broker at address (raises grpc.aio.AioRpcError on failure)."""
-    async with insecure_channel(address) as channel:
+    """Sends one check to the broker at address as caller (raises grpc.aio.AioRpcError on failure)."""
+    async with broker_channel(address, caller) as channel:
         stub = broker_pb2_grpc.LateralCheckStub(channel)
         return await stub.Check(request, timeout=timeout)

@@ -33,10 +33,14 @@ ATTRIBUTE_WORDS = {
 def _what(finding: common_pb2.Finding, status: common_pb2.AgencyStatus) -> str:
     outcome = finding.outcome
     if outcome == common_pb2.OUTCOME_KNOWN:
-        if not finding.latest_activity_date:
-            return "Record held, no activity reported"
-        cats = ", ".join(finding.categories)
-        return f"Latest {finding.latest_activity_date} ({finding.activity_count} in all): {cats}"
+        parts = []
+        if finding.latest_activity_date:
+            parts.append(f"Latest {finding.latest_activity_date}")
+        if finding.activity_count:
+            parts.append(f"{finding.activity_count} in all")
+        if finding.categories:
+            parts.append(", ".join(finding.categories))
+        return "; ".join(parts) or "Record held; no activity that the agreement lets the agency report"
     if outcome == common_pb2.OUTCOME_NOT_KNOWN:
         return "No activity reported"
     if outcome == common_pb2.OUTCOME_POSSIBLE:
@@ -49,7 +53,10 @@ def _what(finding: common_pb2.Finding, status: common_pb2.AgencyStatus) -> str:
     if outcome == common_pb2.OUTCOME_WITHHELD:
         return "The agency restricts this record: call its safeguarding contact"
     if outcome == common_pb2.OUTCOME_DENIED:
-        return "The data-sharing agreement does not permit this check of this agency"
+        clauses = f" [{', '.join(status.clause_ids)}]" if status.clause_ids else ""
+        return (
+            f"The data-sharing agreement does not permit this check of this agency: {status.detail}{clauses}"
+        )
     return f"Ask again later or call the agency ({status.detail})"
 
 
@@ -78,8 +85,10 @@ def render_check(response: broker_pb2.CheckResponse, console: Console) -> None:
         f"Known to {response.agencies_with_activity} of {len(response.results)} agencies with activity; "
         f"{response.agencies_with_recent_activity} within the last {response.review_window_days} days."
     )
+    if response.agreement:
+        summary += f" Under agreement {response.agreement}."
     if response.review_required:
-        reasons = "\n".join(f"- {r.description}" for r in response.review_reasons)
+        reasons = "\n".join(f"- {r.description} [{r.rule_id}]" for r in response.review_reasons)
         console.print(Panel(Group(Text(summary), Text(reasons)), title="REVIEW REQUIRED", style="bold red"))
     else:
         console.print(summary)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -66,6 +66,8 @@ def bind(server: grpc.aio.Server, address: str, *, insecure_dev: bool, what: str
     return port
 
 
-def insecure_channel(target: str) -> grpc.aio.Channel:
+def insecure_channel(
+    target: str, interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None
+) -> grpc.aio.Channel:
     """A long-lived plaintext channel (development only; TLS channels arrive with the PKI)."""
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
+    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)

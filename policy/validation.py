@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from lateral.errors import FieldViolation
 from policy.identifiers import is_valid_nhs_number, normalise_postcode
 from policy.purposes import Purpose
-from protos.lateral.v1 import broker_pb2, common_pb2
+from protos.lateral.v1 import adapter_pb2, broker_pb2, common_pb2
 
 MAX_NAME_LENGTH = 100
 MAX_GIVEN_NAMES = 5
@@ -113,9 +113,12 @@ def validate_subject(
 
 
 def validate_check_request(
-    request: broker_pb2.CheckRequest, purposes: Mapping[str, Purpose], today: dt.date | None = None
+    request: broker_pb2.CheckRequest | adapter_pb2.MatchRequest,
+    purposes: Mapping[str, Purpose],
+    today: dt.date | None = None,
 ) -> list[FieldViolation]:
-    """Returns every problem with a check request against the known purposes; empty when it is valid."""
+    """Returns every problem with a check request (the broker's, or the agency's copy of it) against the
+    agreement's purposes; empty when it is valid."""
     out: list[FieldViolation] = []
     if not request.HasField("subject"):
         out.append(FieldViolation("subject", "is required"))

@@ -147,10 +147,17 @@ class ContactSection(Frozen):
     email: str = ""
 
 
+class PolicySection(Frozen):
+    # The data-sharing agreement this agency answers under (relative to this file); it must carry the
+    # agency's own party's signature (lateral dsa sign).
+    agreement: str = Field(min_length=1)
+
+
 class AdapterConfig(Frozen):
     agency: AgencySection
     server: ServerSection = ServerSection()
     source: SourceSection
+    policy: PolicySection
     mapping: MappingSection
     # The agency's own activity codes to the categories it reports, e.g. "DA" = "domestic-abuse".
     vocabulary: dict[str, str] = Field(min_length=1)
@@ -203,7 +210,10 @@ def load_adapter_config(path: Path) -> AdapterConfig:
         matching = matching.model_copy(
             update={"weights_file": str((path.parent / matching.weights_file).resolve())}
         )
-    resolved = config.model_copy(update={"source": SourceSection(url=url), "matching": matching})
+    policy = PolicySection(agreement=str((path.parent / config.policy.agreement).resolve()))
+    resolved = config.model_copy(
+        update={"source": SourceSection(url=url), "matching": matching, "policy": policy}
+    )
     resolved._origin = str(path)
     return resolved
 

@@ -8,6 +8,7 @@ import datetime as dt
 import functools
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -15,16 +16,20 @@ from google.protobuf import timestamp_pb2
 
 import lateral
 from adapters.core.config import AdapterConfig
-from adapters.core.disclosure import finding_for
+from adapters.core.disclosure import Scope, finding_for
 from adapters.core.estimate import load_weights
 from adapters.core.index import MatchIndex
 from adapters.core.matching import Matcher, Thresholds
 from adapters.core.refresh import Refresher, build_index
 from adapters.core.scoring import Weights
 from adapters.core.source import Contact
-from lateral.errors import FieldViolation, InvalidRequestError, maps_errors
+from lateral.errors import InvalidRequestError, PermissionDeniedError, maps_errors
 from lateral.rpc import SERVER_OPTIONS, add_standard_services, bind
-from policy.validation import validate_subject
+from policy.engine import Decision, PolicyEngine, subject_kind
+from policy.engine import Request as PolicyRequest
+from policy.release import release_only
+from policy.trust import TrustedAgreement, load_trusted
+from policy.validation import validate_check_request
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
@@ -46,13 +51,53 @@ def _weights(path: str) -> Weights:
 
 
 class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
-    """Serves one agency's index."""
+    """Serves one agency's index, under the agency's own signed copy of the agreement."""
 
-    def __init__(self, config: AdapterConfig, index: MatchIndex) -> None:
+    def __init__(
+        self,
+        config: AdapterConfig,
+        index: MatchIndex,
+        trusted: TrustedAgreement,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self._config = config
         self.install(index)
         c = config.contact
         self._default_contact = Contact(name=c.name, role=c.role, phone=c.phone, email=c.email)
+        self._agreement = trusted.agreement
+        self._engine = PolicyEngine(trusted.agreement)
+        self._purposes = {p.id: p for p in trusted.agreement.purposes}
+        self._clock = clock
+
+    def _decide(self, request: adapter_pb2.MatchRequest, now: dt.datetime) -> tuple[PolicyRequest, Decision]:
+        """The agency's own decision: it wins for its data, whatever the broker decided."""
+        today = now.astimezone(self._engine.zone).date()
+        asked = PolicyRequest(
+            organisation=request.requester.organisation,
+            role=request.requester.role,
+            purpose=request.purpose,
+            agency=self._config.agency.id,
+            at=now,
+            subject=subject_kind(request.subject.date_of_birth, today),
+        )
+        decision = self._engine.decide(asked)
+        if not decision.allowed:
+            log.info(
+                "check %s refused: %s for %s/%s",
+                request.check_id or "-",
+                decision.reason,
+                asked.organisation or "-",
+                asked.role or "-",
+            )
+            raise PermissionDeniedError(
+                decision.message,
+                decision.reason,
+                {
+                    "agreement": f"{self._agreement.id} v{self._agreement.version}",
+                    "clauses": ",".join(decision.clauses),
+                },
+            )
+        return asked, decision
 
     @property
     def index(self) -> MatchIndex:
@@ -70,23 +115,29 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         context: grpc.aio.ServicerContext[adapter_pb2.MatchRequest, adapter_pb2.MatchResponse],
     ) -> adapter_pb2.MatchResponse:
         # The broker validated already; the agency bounds its own input all the same.
-        violations = (
-            validate_subject(request.subject)
-            if request.HasField("subject")
-            else [FieldViolation("subject", "is required")]
-        )
+        violations = validate_check_request(request, self._purposes)
         if violations:
             raise InvalidRequestError(violations)
+        now = self._clock()
+        asked, decision = self._decide(request, now)
+        scope = Scope(
+            since=now.astimezone(self._engine.zone).date() - dt.timedelta(days=decision.lookback_days),
+            hidden=self._engine.hidden_categories(asked, self._config.categories),
+        )
         matcher = self._matcher
         result = matcher.match(request.subject)
-        finding = finding_for(result, matcher.index, self._default_contact)
+        finding = release_only(
+            finding_for(result, matcher.index, self._default_contact, scope), decision.released
+        )
         log.info(
             "check %s: %s for %s",
             request.check_id or "-",
             common_pb2.Outcome.Name(finding.outcome),
             request.purpose or "-",
         )
-        return adapter_pb2.MatchResponse(agency_id=self._config.agency.id, finding=finding)
+        return adapter_pb2.MatchResponse(
+            agency_id=self._config.agency.id, finding=finding, clause_ids=decision.clauses
+        )
 
     @maps_errors
     async def Describe(
@@ -148,7 +199,13 @@ async def create_server(
 
     Returns:
         The server (start() also starts refreshing the index) and the port it is bound to.
+
+    Raises:
+        ConfigError: the configuration or the agreement is invalid, or the source cannot be read.
+        AgreementRefusedError: the agreement lacks the agency's party's signature, was tampered with, is
+            not in force or is past its review date.
     """
+    trusted = load_trusted(Path(config.policy.agreement), governs=[config.agency.id])
     started = time.perf_counter()
     index = await asyncio.to_thread(build_index, config)
     seconds = time.perf_counter() - started
@@ -161,7 +218,7 @@ async def create_server(
         index.record_count / max(seconds, 1e-9),
     )
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    servicer = AdapterServicer(config, index)
+    servicer = AdapterServicer(config, index, trusted)
     adapter_pb2_grpc.add_AgencyAdapterServicer_to_server(servicer, server)
     add_standard_services(server, [SERVICE_NAME])
     port = bind(

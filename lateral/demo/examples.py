@@ -9,6 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lateral.client import build_request
+from lateral.demo.agreement import DEMO_CALLER, EXAMPLE_AGREEMENT
+from lateral.identity import Caller
+from policy.agreement import load_agreement
+from policy.engine import PolicyEngine
 from protos.lateral.v1 import broker_pb2, common_pb2
 from synth import AGENCIES, Person, SyntheticData
 
@@ -45,9 +49,12 @@ class Example:
             case_ref=a["case-ref"],
         )
 
-    def command(self, broker: str) -> str:
+    def command(self, broker: str, caller: Caller) -> str:
         options = " ".join(f"--{k} {shlex.quote(v)}" for k, v in self.args.items())
-        return f"lateral check {options} --broker {broker} --insecure-dev"
+        return (
+            f"lateral check {options} --organisation {caller.organisation} --role {caller.role} "
+            f"--broker {broker} --insecure-dev"
+        )
 
 
 @dataclass(frozen=True)
@@ -73,19 +80,32 @@ def _args(person: Person, today: dt.date, postcode: bool = True) -> dict[str, st
 
 
 class _Truth:
+    """The ground truth as the demo caller may see it under the demo agreement: activity within the caller's
+    shortest look-back, outside the categories a restriction hides."""
+
     def __init__(self, data: SyntheticData) -> None:
+        agreement, _ = load_agreement(EXAMPLE_AGREEMENT)
+        engine = PolicyEngine(agreement)
+        lookback = min(
+            p.lookback_days
+            for p in agreement.permissions
+            if DEMO_CALLER.organisation in p.requesters and DEMO_CALLER.role in p.roles
+        )
+        since = data.population.reference_date - dt.timedelta(days=lookback)
         self.people = list(data.population.people())
         self.errors: dict[tuple[str, int], list[tuple[str, ...]]] = {}
         self.restricted: set[int] = set()
         self.latest: dict[tuple[str, int], dt.date] = {}
         for agency, records in data.records.items():
+            hidden = engine.restricted_categories(agency)
             for row, seed in zip(records.truth, records.people, strict=True):
                 self.errors.setdefault((agency, row.person_id), []).append(row.errors)
-                latest = max((e.date for e in seed.events), default=dt.date.min)
+                visible = [e for e in seed.events if e.date >= since and e.category not in hidden]
+                latest = max((e.date for e in visible), default=dt.date.min)
                 self.latest[(agency, row.person_id)] = max(
                     latest, self.latest.get((agency, row.person_id), latest)
                 )
-                if agency == "police" and any(e.restricted for e in seed.events):
+                if agency == "police" and any(e.restricted for e in visible):
                     self.restricted.add(row.person_id)
         # Name and date of birth shared by two people: no showcase for those.
         seen: dict[tuple[str, str, object], int] = {}

@@ -7,7 +7,6 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import tomli_w
 
@@ -17,6 +16,7 @@ from adapters.core.server import create_server as create_adapter_server
 from broker.config import load_broker_config
 from broker.server import BrokerServer
 from broker.server import create_server as create_broker_server
+from lateral.demo.agreement import AGREEMENT_FILE, write_signed_agreement
 from lateral.demo.examples import Examples, pick_examples
 from synth import (
     SynthConfig,
@@ -27,22 +27,6 @@ from synth import (
     write_databases,
     write_truth,
 )
-
-PURPOSES: list[dict[str, Any]] = [
-    {
-        "id": "child-safeguarding",
-        "description": "Child safeguarding: MASH triage, strategy discussion or s47 enquiry "
-        "(Children Act 1989)",
-        "requires_case_ref": True,
-        "requires_justification": True,
-    },
-    {
-        "id": "adult-safeguarding",
-        "description": "Adult safeguarding: s42 enquiry (Care Act 2014)",
-        "requires_case_ref": True,
-        "requires_justification": True,
-    },
-]
 
 
 @dataclass(frozen=True)
@@ -56,9 +40,10 @@ class Prepared:
 
 
 def prepare(workdir: Path, *, people: int = 20_000, seed: int = 1, today: dt.date | None = None) -> Prepared:
-    """Generates a synthetic population and writes each agency's database (afresh), its adapter configuration
-    and, under truth/, the ground truth, into workdir."""
+    """Generates a synthetic population and writes each agency's database (afresh), its adapter configuration,
+    the signed data-sharing agreement (dsa.toml, keys/) and, under truth/, the ground truth, into workdir."""
     workdir.mkdir(parents=True, exist_ok=True)
+    write_signed_agreement(workdir, today=today)
     data = generate(SynthConfig(people=people, seed=seed), today)
     urls = sqlite_urls(workdir)
     write_databases(data, urls)
@@ -67,11 +52,11 @@ def prepare(workdir: Path, *, people: int = 20_000, seed: int = 1, today: dt.dat
 
 
 def write_broker_config(path: Path, agencies: dict[str, tuple[str, str]], listen: str) -> None:
-    """Writes a broker configuration for agencies given as id -> (name, address)."""
+    """Writes a broker configuration for agencies given as id -> (name, address), under the agreement in the
+    same folder."""
     data = {
         "broker": {"listen": listen, "default_deadline_ms": 3000, "max_agency_timeout_ms": 2500},
-        "review": {"min_agencies": 2, "window_days": 365},
-        "purposes": PURPOSES,
+        "policy": {"agreement": AGREEMENT_FILE},
         "agencies": [{"id": i, "name": name, "address": address} for i, (name, address) in agencies.items()],
     }
     path.write_text(tomli_w.dumps(data))

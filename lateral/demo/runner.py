@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from lateral.client import build_request, check
+from lateral.demo.agreement import DEMO_CALLER
 from lateral.demo.examples import Examples
 from lateral.demo.federation import Federation, prepare, start_federation
 from lateral.errors import field_violations
@@ -32,8 +33,10 @@ async def _smoke(federation: Federation, examples: Examples, console: Console) -
     ok = True
     for example in examples.all():
         console.rule(example.title)
-        console.print(f"$ {example.command(federation.broker_address)}", style="dim", soft_wrap=True)
-        response = await check(federation.broker_address, example.request(), timeout=5.0)
+        console.print(
+            f"$ {example.command(federation.broker_address, DEMO_CALLER)}", style="dim", soft_wrap=True
+        )
+        response = await check(federation.broker_address, example.request(), caller=DEMO_CALLER, timeout=5.0)
         render_check(response, console)
         got = {r.agency_id: r.finding.outcome for r in response.results if r.agency_id in example.expected}
         if got != example.expected:
@@ -42,7 +45,7 @@ async def _smoke(federation: Federation, examples: Examples, console: Console) -
     console.rule("An invalid request is refused before any agency is asked")
     bad = build_request(given_names=["Ann"], family_name="", date_of_birth="2099-01-01", purpose="gossip")
     try:
-        await check(federation.broker_address, bad, timeout=5.0)
+        await check(federation.broker_address, bad, caller=DEMO_CALLER, timeout=5.0)
         ok = False
         console.print("[bold red]UNEXPECTED:[/] the invalid request was accepted")
     except grpc.aio.AioRpcError as error:
@@ -82,7 +85,7 @@ async def run_demo(workdir: Path, *, smoke: bool, broker_port: int, people: int,
         def ready() -> None:
             console.print("\nTry a check in another terminal (someone known to three agencies):")
             console.print(
-                prepared.examples.three_agencies.command(federation.broker_address),
+                prepared.examples.three_agencies.command(federation.broker_address, DEMO_CALLER),
                 soft_wrap=True,
                 style="bold",
             )

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from lateral.client import broker_channel
 from lateral.demo import Federation, Prepared, prepare, start_federation
-from lateral.rpc import insecure_channel
+from lateral.demo.agreement import DEMO_CALLER
 from protos.lateral.v1 import broker_pb2_grpc
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ async def federation(prepared: Prepared) -> AsyncIterator[Federation]:
 
 @pytest.fixture
 async def broker_stub(federation: Federation) -> AsyncIterator[LateralCheckAsyncStub]:
-    async with insecure_channel(federation.broker_address) as channel:
+    async with broker_channel(federation.broker_address, DEMO_CALLER) as channel:
         yield broker_pb2_grpc.LateralCheckStub(channel)
 
 

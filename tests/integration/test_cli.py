@@ -11,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 from lateral.demo import Federation, Prepared
+from lateral.demo.agreement import DEMO_CALLER
 from protos.lateral.v1 import common_pb2
 from tests.integration.conftest import LATERAL
 from tests.integration.truth import person_of, records_of
@@ -31,9 +32,10 @@ async def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
 
 
 def check_args(prepared: Prepared) -> list[str]:
+    caller = ["--organisation", DEMO_CALLER.organisation, "--role", DEMO_CALLER.role]
     return [
         arg for key, value in prepared.examples.three_agencies.args.items() for arg in (f"--{key}", value)
-    ]
+    ] + caller
 
 
 async def test_check_prints_json(federation: Federation, prepared: Prepared) -> None:
@@ -172,8 +174,11 @@ def test_demo_smoke(tmp_path: Path) -> None:
     assert "Federation stopped." in result.stdout
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [
         "broker.toml",
+        "dsa.signatures.toml",
+        "dsa.toml",
         "fire.db",
         "fire.toml",
+        "keys",
         "nhs.db",
         "nhs.toml",
         "police.db",
@@ -182,6 +187,14 @@ def test_demo_smoke(tmp_path: Path) -> None:
         "socialcare.toml",
         "truth",
     ]
+    keys = tmp_path / "demo" / "keys"
+    assert sorted(p.name for p in keys.iterdir()) == [
+        "northshire-council.key",
+        "northshire-fire.key",
+        "northshire-nhs.key",
+        "northshire-police.key",
+    ]
+    assert {p.stat().st_mode & 0o777 for p in keys.iterdir()} == {0o600}
     assert sorted(p.name for p in (tmp_path / "demo" / "truth").iterdir()) == [
         "manifest.json",
         "people.csv",

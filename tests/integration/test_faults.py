@@ -10,12 +10,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from broker import BrokerConfig, create_server
-from broker.config import AgencyEndpoint, BrokerSection
+from broker.config import AgencyEndpoint, BrokerSection, PolicySection
+from lateral.client import broker_channel
 from lateral.demo import Prepared
+from lateral.demo.agreement import AGREEMENT_FILE, DEMO_CALLER
 from lateral.demo.examples import Example
-from lateral.demo.federation import PURPOSES
-from lateral.rpc import insecure_channel
-from policy import Purpose
 from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
 from tests.integration.conftest import AdapterProcess
 
@@ -29,10 +28,12 @@ def example(prepared: Prepared) -> Example:
 
 
 @pytest.fixture
-async def broker_address(adapter_processes: dict[str, AdapterProcess]) -> AsyncIterator[str]:
+async def broker_address(
+    prepared: Prepared, adapter_processes: dict[str, AdapterProcess]
+) -> AsyncIterator[str]:
     config = BrokerConfig(
         broker=BrokerSection(max_agency_timeout_ms=10_000),
-        purposes=[Purpose(**p) for p in PURPOSES],
+        policy=PolicySection(agreement=str(prepared.workdir / AGREEMENT_FILE)),
         agencies=[
             AgencyEndpoint(id=agency, name=agency.title(), address=f"127.0.0.1:{proc.port}")
             for agency, proc in adapter_processes.items()
@@ -45,7 +46,7 @@ async def broker_address(adapter_processes: dict[str, AdapterProcess]) -> AsyncI
 
 
 async def check(address: str, example: Example, timeout: float) -> tuple[broker_pb2.CheckResponse, float]:
-    async with insecure_channel(address) as channel:
+    async with broker_channel(address, DEMO_CALLER) as channel:
         started = time.perf_counter()
         response = await broker_pb2_grpc.LateralCheckStub(channel).Check(example.request(), timeout=timeout)
         return response, time.perf_counter() - started
@@ -100,7 +101,7 @@ async def test_caller_without_deadline_gets_the_brokers_default(
     broker_address: str, adapter_processes: dict[str, AdapterProcess], example: Example
 ) -> None:
     adapter_processes["nhs"].proc.send_signal(signal.SIGSTOP)
-    async with insecure_channel(broker_address) as channel:
+    async with broker_channel(broker_address, DEMO_CALLER) as channel:
         started = time.perf_counter()
         response = await broker_pb2_grpc.LateralCheckStub(channel).Check(example.request())
         elapsed = time.perf_counter() - started

@@ -18,6 +18,10 @@ from lateral.rpc import insecure_channel
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, broker_pb2, common_pb2
 from tests.integration.truth import expected_activity, person_of, records_of
 
+# From the Northshire agreement: P1's look-back, and R1's categories the NHS never discloses.
+P1_LOOKBACK_DAYS = 1825
+HIDDEN = {"nhs": frozenset({"sexual-health", "termination-of-pregnancy"})}
+
 if TYPE_CHECKING:
     from protos.lateral.v1.broker_pb2_grpc import LateralCheckAsyncStub as Stub
 
@@ -46,7 +50,11 @@ async def test_person_known_to_three_agencies_comes_back_known_from_exactly_thos
     for row in response.results:
         if row.finding.outcome != common_pb2.OUTCOME_KNOWN:
             continue
-        categories, latest, count = expected_activity(records_of(prepared, row.agency_id, person))
+        categories, latest, count = expected_activity(
+            records_of(prepared, row.agency_id, person),
+            since=dt.date.today() - dt.timedelta(days=P1_LOOKBACK_DAYS),
+            hidden=HIDDEN.get(row.agency_id, frozenset()),
+        )
         assert list(row.finding.categories) == categories
         assert (row.finding.latest_activity_date, row.finding.activity_count) == (latest, count)
     social = next(r for r in response.results if r.agency_id == "socialcare")
@@ -55,7 +63,12 @@ async def test_person_known_to_three_agencies_comes_back_known_from_exactly_thos
     assert response.agencies_with_activity == 3
     assert response.agencies_with_recent_activity == 3
     assert response.review_required
-    assert [r.rule_id for r in response.review_reasons] == ["multi-agency-activity"]
+    serious = {"child-protection-plan", "child-exploitation", "sexual-offence"}
+    released = {c for r in response.results for c in r.finding.categories}
+    assert [r.rule_id for r in response.review_reasons] == ["RV1"] + (["RV2"] if serious & released else [])
+    assert response.agreement == "northshire-mash-lateral-checks v1"
+    assert {r.status.reason for r in response.results} == {"PERMITTED"}
+    assert {tuple(r.status.clause_ids) for r in response.results} == {("P1",)}
     assert len(response.check_id) == 32
 
 
@@ -146,7 +159,12 @@ async def test_adapter_refuses_an_invalid_subject_itself(federation: Federation)
     async with insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = adapter_pb2_grpc.AgencyAdapterStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await stub.Match(adapter_pb2.MatchRequest(check_id="x"), timeout=5)
+            await stub.Match(
+                adapter_pb2.MatchRequest(
+                    check_id="x", purpose="child-safeguarding", justification="j", case_ref="C1"
+                ),
+                timeout=5,
+            )
     assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert field_violations(raised.value) == [FieldViolation("subject", "is required")]
 

@@ -7,13 +7,14 @@ import datetime as dt
 from pathlib import Path
 
 import sqlalchemy as sa
+from tomlkit.toml_document import TOMLDocument
 
 from adapters.core import create_server, load_adapter_config
 from broker import BrokerConfig
 from broker import create_server as create_broker
-from broker.config import AgencyEndpoint
+from broker.config import AgencyEndpoint, PolicySection
+from lateral.demo.agreement import DEMO_CALLER, write_signed_agreement
 from lateral.rpc import insecure_channel
-from policy import Purpose
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, broker_pb2, broker_pb2_grpc, common_pb2
 
 metadata = sa.MetaData()
@@ -39,6 +40,27 @@ attendance_event = sa.Table(
     sa.Column("dsl_phone", sa.String(20)),
 )
 
+
+def join_education(agreement: TOMLDocument) -> None:
+    """The schools join the partnership: a party holding the education agency, which P1 may ask."""
+    parties = agreement["parties"]
+    assert isinstance(parties, list)
+    parties.append(
+        {
+            "id": "northshire-schools",
+            "name": "Northshire Schools",
+            "kind": "education",
+            "certificate_identity": "spiffe://northshire/org/northshire-schools",
+            "lawful_basis": ["UK GDPR Article 6(1)(e): Education Act 2002 s175"],
+            "agencies": ["education"],
+            "safeguarding_contact": {"name": "Education Safeguarding Team"},
+        }
+    )
+    permissions = agreement["permissions"]
+    assert isinstance(permissions, list)
+    permissions[0]["agencies"].append("education")
+
+
 CONFIG = """
 [agency]
 id = "education"
@@ -46,6 +68,9 @@ name = "Northshire Schools"
 
 [source]
 url = "sqlite:///education.db"
+
+[policy]
+agreement = "dsa.toml"
 
 [mapping.people]
 table = "pupil"
@@ -118,6 +143,7 @@ async def test_education_agency_runs_on_the_unchanged_framework(tmp_path: Path) 
             ],
         )
     engine.dispose()
+    write_signed_agreement(tmp_path, amend=join_education)
     (tmp_path / "education.toml").write_text(CONFIG)
     config = load_adapter_config(tmp_path / "education.toml")
 
@@ -125,7 +151,7 @@ async def test_education_agency_runs_on_the_unchanged_framework(tmp_path: Path) 
     await adapter.start()
     broker, broker_port = await create_broker(
         BrokerConfig(
-            purposes=[Purpose(id="child-safeguarding", description="s47")],
+            policy=PolicySection(agreement=str(tmp_path / "dsa.toml")),
             agencies=[
                 AgencyEndpoint(id="education", name="Northshire Schools", address=f"127.0.0.1:{adapter_port}")
             ],
@@ -154,7 +180,9 @@ async def test_education_agency_runs_on_the_unchanged_framework(tmp_path: Path) 
             case_ref="R1",
         )
         async with insecure_channel(f"127.0.0.1:{broker_port}") as channel:
-            response = await broker_pb2_grpc.LateralCheckStub(channel).Check(request, timeout=5)
+            response = await broker_pb2_grpc.LateralCheckStub(channel).Check(
+                request, timeout=5, metadata=DEMO_CALLER.metadata()
+            )
         [row] = response.results
         assert row.agency_id == "education"
         assert row.finding == common_pb2.Finding(

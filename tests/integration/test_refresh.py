@@ -15,6 +15,7 @@ from adapters.core.disclosure import finding_for
 from adapters.core.matching import Matcher
 from adapters.core.source import Contact
 from adapters.police import schema
+from lateral.demo.agreement import DEMO_CALLER, write_signed_agreement
 from lateral.rpc import insecure_channel
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 from synth import SynthConfig, generate, write_adapter_configs, write_databases
@@ -26,6 +27,7 @@ DESK = Contact("Desk")
 @pytest.fixture
 def police(tmp_path: Path) -> AdapterConfig:
     url = f"sqlite:///{tmp_path / 'police.db'}"
+    write_signed_agreement(tmp_path)
     write_databases(generate(SynthConfig(people=3000, seed=3), dt.date(2026, 11, 21)), {"police": url})
     return load_adapter_config(write_adapter_configs(tmp_path, {"police": url})["police"])
 
@@ -133,7 +135,14 @@ async def test_a_running_adapter_refreshes_by_itself(police: AdapterConfig) -> N
                 )
             engine.dispose()
             request = adapter_pb2.MatchRequest(
-                check_id="t", subject=subject("Late", "Comer", dt.date(1999, 9, 9))
+                check_id="t",
+                subject=subject("Late", "Comer", dt.date(1999, 9, 9)),
+                purpose="adult-safeguarding",
+                justification="Concern raised",
+                case_ref="ASC-1",
+                requester=adapter_pb2.Requester(
+                    organisation=DEMO_CALLER.organisation, role=DEMO_CALLER.role, user="u", system="s"
+                ),
             )
             for _ in range(50):
                 await asyncio.sleep(0.1)

@@ -27,8 +27,15 @@ def records_of(prepared: Prepared, agency: str, person: Person) -> list[SeedPers
     return [r for r in records.people if r.record_id in ids]
 
 
-def expected_activity(records: list[SeedPerson]) -> tuple[list[str], str, int]:
-    """What a KNOWN answer releases: categories most recent first, latest date, count."""
-    events = sorted((e for r in records for e in r.events), key=lambda e: e.date, reverse=True)
+def expected_activity(
+    records: list[SeedPerson], *, since: dt.date, hidden: frozenset[str] = frozenset()
+) -> tuple[list[str], str, int]:
+    """What a KNOWN answer releases: categories most recent first, latest date, count; of the activity
+    since the look-back date and outside the categories the agreement hides."""
+    events = sorted(
+        (e for r in records for e in r.events if e.date >= since and e.category not in hidden),
+        key=lambda e: e.date,
+        reverse=True,
+    )
     latest: dt.date = events[0].date
     return list(dict.fromkeys(e.category for e in events)), latest.isoformat(), len(events)

@@ -24,6 +24,8 @@ id = "education"
 name = "Northshire Schools"
 [source]
 url = "sqlite:///schools.db"
+[policy]
+agreement = "dsa.toml"
 [mapping.people]
 table = "pupil"
 columns = { record_key = "upn", given_names = "forename", family_name = "surname" }
@@ -45,6 +47,7 @@ def test_every_shipped_preset_config_is_valid() -> None:
 def test_relative_sqlite_path_is_relative_to_the_config_file(tmp_path: Path) -> None:
     config = load_adapter_config(write(tmp_path, VALID))
     assert config.source.url == f"sqlite:///{tmp_path}/schools.db"
+    assert config.policy.agreement == f"{tmp_path}/dsa.toml"
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -104,9 +107,8 @@ def test_broker_rejects_repeated_agency_ids(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         """
-[[purposes]]
-id = "child-safeguarding"
-description = "s47"
+[policy]
+agreement = "dsa.toml"
 [[agencies]]
 id = "police"
 name = "P"

@@ -8,9 +8,13 @@ from protos.lateral.v1 import broker_pb2, common_pb2
 
 TODAY = dt.date(2026, 11, 21)
 PURPOSES = {
-    "child-safeguarding": Purpose(id="child-safeguarding", description="s47"),
+    "child-safeguarding": Purpose(id="child-safeguarding", description="s47", lawful_basis=("CA 1989",)),
     "research": Purpose(
-        id="research", description="r", requires_case_ref=False, requires_justification=False
+        id="research",
+        description="r",
+        lawful_basis=("consent",),
+        requires_case_ref=False,
+        requires_justification=False,
     ),
 }
 

@@ -93,18 +93,24 @@ class MatchResponse(_message.Message):
 
     AGENCY_ID_FIELD_NUMBER: _builtins.int
     FINDING_FIELD_NUMBER: _builtins.int
+    CLAUSE_IDS_FIELD_NUMBER: _builtins.int
     agency_id: _builtins.str
     @_builtins.property
     def finding(self) -> _common_pb2.Finding: ...
+    @_builtins.property
+    def clause_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The ids of the clauses of the agency's own copy of the agreement that allowed this answer."""
+
     def __init__(
         self,
         *,
         agency_id: _builtins.str = ...,
         finding: _common_pb2.Finding | None = ...,
+        clause_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["finding", b"finding"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_id", b"agency_id", "finding", b"finding"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_id", b"agency_id", "clause_ids", b"clause_ids", "finding", b"finding"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -88,6 +88,7 @@ class CheckResponse(_message.Message):
     REVIEW_WINDOW_DAYS_FIELD_NUMBER: _builtins.int
     REVIEW_REQUIRED_FIELD_NUMBER: _builtins.int
     REVIEW_REASONS_FIELD_NUMBER: _builtins.int
+    AGREEMENT_FIELD_NUMBER: _builtins.int
     check_id: _builtins.str
     agencies_with_activity: _builtins.int
     """Agencies answering OUTCOME_KNOWN."""
@@ -95,6 +96,8 @@ class CheckResponse(_message.Message):
     """Agencies whose latest released activity falls inside the review window."""
     review_window_days: _builtins.int
     review_required: _builtins.bool
+    agreement: _builtins.str
+    """The data-sharing agreement the check was made under: "<id> v<version>"."""
     @_builtins.property
     def checked_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
@@ -114,10 +117,11 @@ class CheckResponse(_message.Message):
         review_window_days: _builtins.int = ...,
         review_required: _builtins.bool = ...,
         review_reasons: _abc.Iterable[Global___ReviewReason] | None = ...,
+        agreement: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["checked_at", b"checked_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agencies_with_activity", b"agencies_with_activity", "agencies_with_recent_activity", b"agencies_with_recent_activity", "check_id", b"check_id", "checked_at", b"checked_at", "results", b"results", "review_reasons", b"review_reasons", "review_required", b"review_required", "review_window_days", b"review_window_days"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agencies_with_activity", b"agencies_with_activity", "agencies_with_recent_activity", b"agencies_with_recent_activity", "agreement", b"agreement", "check_id", b"check_id", "checked_at", b"checked_at", "results", b"results", "review_reasons", b"review_reasons", "review_required", b"review_required", "review_window_days", b"review_window_days"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -168,10 +172,13 @@ class PurposeInfo(_message.Message):
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     REQUIRES_CASE_REF_FIELD_NUMBER: _builtins.int
     REQUIRES_JUSTIFICATION_FIELD_NUMBER: _builtins.int
+    SCOPE_FIELD_NUMBER: _builtins.int
     purpose_id: _builtins.str
     description: _builtins.str
     requires_case_ref: _builtins.bool
     requires_justification: _builtins.bool
+    scope: _builtins.str
+    """"children", "adults" or "any": whom the purpose may be used to check."""
     def __init__(
         self,
         *,
@@ -179,10 +186,11 @@ class PurposeInfo(_message.Message):
         description: _builtins.str = ...,
         requires_case_ref: _builtins.bool = ...,
         requires_justification: _builtins.bool = ...,
+        scope: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "purpose_id", b"purpose_id", "requires_case_ref", b"requires_case_ref", "requires_justification", b"requires_justification"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "purpose_id", b"purpose_id", "requires_case_ref", b"requires_case_ref", "requires_justification", b"requires_justification", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

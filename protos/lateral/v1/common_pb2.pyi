@@ -303,21 +303,33 @@ class AgencyStatus(_message.Message):
     CODE_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
     ELAPSED_MS_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    CLAUSE_IDS_FIELD_NUMBER: _builtins.int
     code: _builtins.str
     """The gRPC status code name of the agency call ("OK", "DEADLINE_EXCEEDED", "UNAVAILABLE", ...)."""
     detail: _builtins.str
     """A short operator-facing explanation, free of personal data."""
     elapsed_ms: _builtins.int
+    reason: _builtins.str
+    """Why the agency was not asked or refused (OUTCOME_DENIED): PURPOSE_NOT_PERMITTED, ROLE_NOT_PERMITTED,
+    OUTSIDE_HOURS, RESTRICTED, SUBJECT_OUT_OF_SCOPE, ...; PERMITTED when the agreement allowed the answer.
+    """
+    @_builtins.property
+    def clause_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The ids of the data-sharing agreement's clauses that allowed or refused this answer."""
+
     def __init__(
         self,
         *,
         code: _builtins.str = ...,
         detail: _builtins.str = ...,
         elapsed_ms: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        clause_ids: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["code", b"code", "detail", b"detail", "elapsed_ms", b"elapsed_ms"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clause_ids", b"clause_ids", "code", b"code", "detail", b"detail", "elapsed_ms", b"elapsed_ms", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
