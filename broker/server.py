@@ -239,7 +239,13 @@ async def create_server(
     broker_pb2_grpc.add_LateralCheckServicer_to_server(BrokerServicer(config, fanout, trusted), server)
     add_standard_services(server, [SERVICE_NAME])
     try:
-        port = bind(server, address or config.broker.listen, insecure_dev=insecure_dev, what="broker")
+        port = bind(
+            server,
+            address or config.broker.listen,
+            insecure_dev=insecure_dev,
+            what="broker",
+            production=trusted.agreement.agreement.deployment == "production",
+        )
     except BaseException:
         await fanout.close()
         raise

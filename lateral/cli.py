@@ -20,6 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from lateral import __version__
 from lateral.config import ConfigError
 from lateral.console import err_console, fail, load
+from lateral.dsa_cli import dsa
 from lateral.rpc import InsecureNotAllowedError
 from lateral.synth_cli import synth
 
@@ -97,6 +98,7 @@ def main(ctx: click.Context, log_level: str | None) -> None:
 
 
 main.add_command(synth)
+main.add_command(dsa)
 
 
 def _server_logging() -> None:

@@ -50,13 +50,20 @@ def add_standard_services(server: grpc.aio.Server, service_names: Iterable[str])
     return health_servicer
 
 
-def bind(server: grpc.aio.Server, address: str, *, insecure_dev: bool, what: str) -> int:
+def bind(
+    server: grpc.aio.Server, address: str, *, insecure_dev: bool, what: str, production: bool = True
+) -> int:
     """Binds the server to address and returns the port. TLS arrives with the PKI; until then plaintext
-    needs the explicit development flag."""
+    needs the explicit development flag, and is refused outright under a production agreement."""
     if not insecure_dev:
         raise InsecureNotAllowedError(
             f"the {what} has no TLS configuration; pass --insecure-dev to run it in plaintext on a "
             "developer's machine"
+        )
+    if production:
+        raise InsecureNotAllowedError(
+            f"the {what} runs under an agreement whose deployment is 'production': plaintext "
+            "(--insecure-dev) is refused"
         )
     warn_insecure(what)
     try:

@@ -222,6 +222,10 @@ async def create_server(
     adapter_pb2_grpc.add_AgencyAdapterServicer_to_server(servicer, server)
     add_standard_services(server, [SERVICE_NAME])
     port = bind(
-        server, address or config.server.listen, insecure_dev=insecure_dev, what=f"{config.agency.id} adapter"
+        server,
+        address or config.server.listen,
+        insecure_dev=insecure_dev,
+        what=f"{config.agency.id} adapter",
+        production=trusted.agreement.agreement.deployment == "production",
     )
     return AdapterServer(server, servicer, config), port
