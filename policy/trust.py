@@ -62,9 +62,7 @@ def in_force(agreement: Agreement, today: dt.date, where: str) -> list[str]:
         )
     days = (header.review_by - today).days
     if days <= REVIEW_WARNING_DAYS:
-        return [
-            f"{where}: agreement {agreement.id} is due for review in {days} day(s), by {header.review_by}"
-        ]
+        return [f"{where}: agreement {agreement.id} is due for review by {header.review_by} (in {days} days)"]
     return []
 
 
