@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import datetime as dt
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -20,7 +20,14 @@ def run(*args: str) -> tuple[int, str]:
 
 def test_keygen_sign_and_verify(tmp_path: Path) -> None:
     dsa = tmp_path / "dsa.toml"
-    shutil.copy(EXAMPLE_AGREEMENT, dsa)
+    # The example's own dates, moved around today so that the test does not expire with them.
+    today = dt.date.today()
+    dsa.write_text(
+        EXAMPLE_AGREEMENT.read_text()
+        .replace("valid_from = 2026-04-01", f"valid_from = {today - dt.timedelta(days=1)}")
+        .replace("review_by = 2027-09-30", f"review_by = {today + dt.timedelta(days=100)}")
+        .replace("valid_until = 2029-03-31", f"valid_until = {today + dt.timedelta(days=200)}")
+    )
     for party in PARTIES:
         assert run("keygen", str(dsa), "--party", party, "--key", str(tmp_path / f"{party}.key"))[0] == 0
     assert dsa.read_text().count("# ---") == EXAMPLE_AGREEMENT.read_text().count("# ---")  # comments kept
