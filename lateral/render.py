@@ -54,9 +54,8 @@ def _what(finding: common_pb2.Finding, status: common_pb2.AgencyStatus) -> str:
         return "The agency restricts this record: call its safeguarding contact"
     if outcome == common_pb2.OUTCOME_DENIED:
         clauses = f" [{', '.join(status.clause_ids)}]" if status.clause_ids else ""
-        return (
-            f"The data-sharing agreement does not permit this check of this agency: {status.detail}{clauses}"
-        )
+        detail = status.detail or "the data-sharing agreement does not permit it"
+        return f"{detail[:1].upper()}{detail[1:]}{clauses}"
     return f"Ask again later or call the agency ({status.detail})"
 
 

@@ -21,6 +21,10 @@ AGREEMENT_FILE = "dsa.toml"
 DEMO_CALLER = Caller(
     organisation="northshire-council", system="lateral-demo", user="demo.manager", role="mash-manager"
 )
+# A police MASH officer: may ask the other agencies about children (P3), with less released.
+DEMO_POLICE_CALLER = Caller(
+    organisation="northshire-police", system="lateral-demo", user="demo.officer", role="mash-police-officer"
+)
 
 
 def write_signed_agreement(

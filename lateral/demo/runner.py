@@ -12,11 +12,13 @@ from rich.console import Console
 from rich.table import Table
 
 from lateral.client import build_request, check
-from lateral.demo.agreement import DEMO_CALLER
-from lateral.demo.examples import Examples
+from lateral.demo.agreement import DEMO_CALLER, DEMO_POLICE_CALLER
+from lateral.demo.examples import Example, Examples
 from lateral.demo.federation import Federation, prepare, start_federation
 from lateral.errors import field_violations
+from lateral.identity import Caller
 from lateral.render import render_check
+from protos.lateral.v1 import common_pb2
 
 
 def _print_listeners(federation: Federation, console: Console) -> None:
@@ -29,19 +31,31 @@ def _print_listeners(federation: Federation, console: Console) -> None:
     console.print(table)
 
 
+async def _show(federation: Federation, example: Example, caller: Caller, console: Console) -> bool:
+    """Runs one showcase check as caller; True when every named agency answered as expected."""
+    console.rule(example.title)
+    console.print(f"$ {example.command(federation.broker_address, caller)}", style="dim", soft_wrap=True)
+    response = await check(federation.broker_address, example.request(), caller=caller, timeout=5.0)
+    render_check(response, console)
+    got = {r.agency_id: r.finding.outcome for r in response.results if r.agency_id in example.expected}
+    if got != example.expected:
+        console.print(f"[bold red]UNEXPECTED:[/] expected {example.expected}, got {got}")
+    return got == example.expected
+
+
 async def _smoke(federation: Federation, examples: Examples, console: Console) -> bool:
     ok = True
     for example in examples.all():
-        console.rule(example.title)
-        console.print(
-            f"$ {example.command(federation.broker_address, DEMO_CALLER)}", style="dim", soft_wrap=True
-        )
-        response = await check(federation.broker_address, example.request(), caller=DEMO_CALLER, timeout=5.0)
-        render_check(response, console)
-        got = {r.agency_id: r.finding.outcome for r in response.results if r.agency_id in example.expected}
-        if got != example.expected:
-            ok = False
-            console.print(f"[bold red]UNEXPECTED:[/] expected {example.expected}, got {got}")
+        ok = await _show(federation, example, DEMO_CALLER, console) and ok
+    # The same child, asked about by a police MASH officer: the agreement (P3) lets the police ask the
+    # others, not their own force, and releases no categories or counts.
+    three = examples.three_agencies
+    as_police = Example(
+        "The agreement decides: a police officer may not ask the police, and sees no categories",
+        three.args,
+        {**three.expected, "police": common_pb2.OUTCOME_DENIED},
+    )
+    ok = await _show(federation, as_police, DEMO_POLICE_CALLER, console) and ok
     console.rule("An invalid request is refused before any agency is asked")
     bad = build_request(given_names=["Ann"], family_name="", date_of_birth="2099-01-01", purpose="gossip")
     try:
