@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from lateral.config import Frozen, load_model
+from pki.tls import TlsSection
 
 
 class BrokerSection(Frozen):
@@ -36,6 +37,8 @@ class PolicySection(Frozen):
 
 class BrokerConfig(Frozen):
     broker: BrokerSection = BrokerSection()
+    # Mutual TLS for case systems calling in and for calls out to adapters (lateral pki issue --role broker).
+    tls: TlsSection | None = None
     policy: PolicySection
     agencies: list[AgencyEndpoint] = Field(min_length=1)
 
@@ -57,4 +60,5 @@ def load_broker_config(path: Path) -> BrokerConfig:
     """
     config = load_model(BrokerConfig, path)
     agreement = str((path.parent / config.policy.agreement).resolve())
-    return config.model_copy(update={"policy": PolicySection(agreement=agreement)})
+    tls = config.tls.resolved(path.parent) if config.tls is not None else None
+    return config.model_copy(update={"policy": PolicySection(agreement=agreement), "tls": tls})

@@ -15,7 +15,7 @@ from google.rpc import error_details_pb2
 
 from broker.config import AgencyEndpoint
 from lateral.errors import status_of
-from lateral.rpc import insecure_channel
+from lateral.rpc import insecure_channel, secure_channel
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
@@ -27,9 +27,13 @@ _TIMEOUT_CODES = {grpc.StatusCode.DEADLINE_EXCEEDED}
 class AgencyClient:
     """One agency's adapter, reached over one long-lived channel."""
 
-    def __init__(self, endpoint: AgencyEndpoint) -> None:
+    def __init__(self, endpoint: AgencyEndpoint, credentials: grpc.ChannelCredentials | None) -> None:
         self.endpoint = endpoint
-        self._channel = insecure_channel(endpoint.address)
+        self._channel = (
+            insecure_channel(endpoint.address)
+            if credentials is None
+            else secure_channel(endpoint.address, credentials)
+        )
         self._stub = adapter_pb2_grpc.AgencyAdapterStub(self._channel)
 
     def _row(
@@ -107,8 +111,11 @@ class AgencyClient:
 class FanOut:
     """The clients of every configured agency, in configuration order."""
 
-    def __init__(self, endpoints: Sequence[AgencyEndpoint]) -> None:
-        self.clients = {e.id: AgencyClient(e) for e in endpoints}
+    def __init__(
+        self, endpoints: Sequence[AgencyEndpoint], credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
+        """One client per agency: mutual TLS with credentials, plaintext (development) without."""
+        self.clients = {e.id: AgencyClient(e, credentials) for e in endpoints}
 
     async def ask(
         self, agencies: Sequence[str], request: adapter_pb2.MatchRequest, timeout: float

@@ -16,8 +16,9 @@ from broker.config import AgencyEndpoint, BrokerConfig
 from broker.fanout import FanOut
 from broker.review import summarise
 from lateral.errors import InvalidRequestError, PermissionDeniedError, maps_errors
-from lateral.identity import Caller, caller_of
+from lateral.identity import Caller, Callers, CertifiedCallers, StatedCallers
 from lateral.rpc import SERVER_OPTIONS, add_standard_services, bind
+from pki.tls import Tls
 from policy.engine import Decision, PolicyEngine, subject_kind
 from policy.engine import Request as PolicyRequest
 from policy.release import release_only
@@ -36,10 +37,12 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         config: BrokerConfig,
         fanout: FanOut,
         trusted: TrustedAgreement,
+        callers: Callers,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._config = config
         self._fanout = fanout
+        self._callers = callers
         self._agreement = trusted.agreement
         self._engine = PolicyEngine(trusted.agreement)
         self._purposes = {p.id: p for p in trusted.agreement.purposes}
@@ -81,6 +84,16 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             },
         )
 
+    def _check_party(self, caller: Caller) -> None:
+        """A certified organisation must be the agreement's party of that name, by certificate identity."""
+        party = next((p for p in self._agreement.parties if p.id == caller.organisation), None)
+        if caller.certified_as and party is not None and party.certificate_identity != caller.certified_as:
+            raise PermissionDeniedError(
+                f"the certificate's organisation {caller.certified_as} is not the identity the agreement "
+                f"names for party {party.id}",
+                "IDENTITY_MISMATCH",
+            )
+
     @property
     def _agreement_label(self) -> str:
         return f"{self._agreement.id} v{self._agreement.version}"
@@ -117,7 +130,8 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         request: broker_pb2.CheckRequest,
         context: grpc.aio.ServicerContext[broker_pb2.CheckRequest, broker_pb2.CheckResponse],
     ) -> broker_pb2.CheckResponse:
-        caller = caller_of(context)  # type: ignore[arg-type]
+        caller = self._callers.caller(context)
+        self._check_party(caller)
         violations = validate_check_request(request, self._purposes)
         if violations:
             log.info("check rejected: invalid %s", ", ".join(v.field for v in violations))
@@ -234,9 +248,13 @@ async def create_server(
             with, not in force or past its review date.
     """
     trusted = load_trusted(Path(config.policy.agreement), governs=[a.id for a in config.agencies])
-    fanout = FanOut(config.agencies)
+    tls = Tls(config.tls) if config.tls is not None and not insecure_dev else None
+    callers: Callers = CertifiedCallers(tls) if tls is not None else StatedCallers()
+    fanout = FanOut(config.agencies, tls.channel_credentials() if tls is not None else None)
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    broker_pb2_grpc.add_LateralCheckServicer_to_server(BrokerServicer(config, fanout, trusted), server)
+    broker_pb2_grpc.add_LateralCheckServicer_to_server(
+        BrokerServicer(config, fanout, trusted, callers), server
+    )
     add_standard_services(server, [SERVICE_NAME])
     try:
         port = bind(
@@ -244,6 +262,7 @@ async def create_server(
             address or config.broker.listen,
             insecure_dev=insecure_dev,
             what="broker",
+            credentials=tls.server_credentials() if tls is not None else None,
             production=trusted.agreement.agreement.deployment == "production",
         )
     except BaseException:

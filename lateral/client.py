@@ -7,8 +7,11 @@ from typing import Any
 
 import grpc
 
+from lateral.config import ConfigError
 from lateral.identity import Caller
-from lateral.rpc import insecure_channel
+from lateral.rpc import insecure_channel, secure_channel
+from pki.assertion import METADATA_KEY, mint
+from pki.tls import Tls
 from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
 
 GENDERS = {
@@ -46,11 +49,21 @@ def build_request(
     )
 
 
-class _StatesIdentity(grpc.aio.UnaryUnaryClientInterceptor):
-    """Adds the caller's identity to every call on a channel."""
+class _Identifies(grpc.aio.UnaryUnaryClientInterceptor):
+    """Adds the caller's identity to every call on a channel: a fresh user assertion signed with the
+    system's certificate key (mutual TLS), or the stated identity (plaintext development)."""
 
-    def __init__(self, caller: Caller) -> None:
-        self._metadata = caller.metadata()
+    def __init__(self, caller: Caller, tls: Tls | None) -> None:
+        self._caller = caller
+        self._tls = tls
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        if self._tls is None:
+            return self._caller.metadata()
+        token = mint(
+            self._tls.private_key, self._tls.identity, user=self._caller.user, role=self._caller.role
+        )
+        return ((METADATA_KEY, token),)
 
     async def intercept_unary_unary(
         self,
@@ -58,22 +71,40 @@ class _StatesIdentity(grpc.aio.UnaryUnaryClientInterceptor):
         details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()), *self._metadata)
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), *self._metadata())
         stated = grpc.aio.ClientCallDetails(
             details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )
         return await continuation(stated, request)
 
 
-def broker_channel(address: str, caller: Caller) -> grpc.aio.Channel:
-    """A channel to the broker on which every call carries the caller's identity (development: metadata)."""
-    return insecure_channel(address, interceptors=[_StatesIdentity(caller)])
+def broker_channel(address: str, caller: Caller, tls: Tls | None = None) -> grpc.aio.Channel:
+    """A channel to the broker on which every call carries the caller's identity.
+
+    With tls (a case system's client certificate), the organisation and system are the certificate's and
+    each call carries a user assertion for caller.user and caller.role; without, plaintext development.
+
+    Raises:
+        ConfigError: the certificate belongs to another organisation than caller.organisation.
+    """
+    if tls is None:
+        return insecure_channel(address, interceptors=[_Identifies(caller, None)])
+    if caller.organisation and caller.organisation != tls.identity.organisation:
+        raise ConfigError(
+            f"the client certificate is {tls.identity.organisation}'s, not {caller.organisation}'s"
+        )
+    return secure_channel(address, tls.channel_credentials(), interceptors=[_Identifies(caller, tls)])
 
 
 async def check(
-    address: str, request: broker_pb2.CheckRequest, *, caller: Caller, timeout: float
+    address: str,
+    request: broker_pb2.CheckRequest,
+    *,
+    caller: Caller,
+    timeout: float,
+    tls: Tls | None = None,
 ) -> broker_pb2.CheckResponse:
     """Sends one check to the broker at address as caller (raises grpc.aio.AioRpcError on failure)."""
-    async with broker_channel(address, caller) as channel:
+    async with broker_channel(address, caller, tls) as channel:
         stub = broker_pb2_grpc.LateralCheckStub(channel)
         return await stub.Check(request, timeout=timeout)

@@ -1,18 +1,20 @@
 """Who is calling the broker: organisation and system, and the acting user and role.
 
-Until federation certificates land (mutual TLS), a development caller states its identity in request
-metadata, never in the request body. This is the one place that reads it, so certificates and signed user
-assertions replace it here and nowhere else.
+With mutual TLS (the default) the organisation and system come from the caller's certificate and the user
+and role from a user assertion that system signed with its certificate key (pki/assertion.py). On a
+developer's machine in plaintext (--insecure-dev) a caller states all four in request metadata. This is
+the one place that reads either.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any, Protocol
 
-import grpc
-
-from lateral.errors import UnauthenticatedError
+from lateral.errors import PermissionDeniedError, UnauthenticatedError
+from pki.assertion import METADATA_KEY, Verifier
+from pki.tls import Tls
 
 ORGANISATION = "x-lateral-organisation"
 SYSTEM = "x-lateral-system"
@@ -28,6 +30,9 @@ class Caller:
     system: str
     user: str
     role: str
+    # The organisation's identity as its certificate proved it (spiffe://<federation>/org/<org>); empty in
+    # plaintext development, where nothing is proved.
+    certified_as: str = ""
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         return (
@@ -38,26 +43,62 @@ class Caller:
         )
 
 
-def caller_of(context: grpc.aio.ServicerContext[object, object]) -> Caller:
-    """The caller of this RPC.
+def _metadata(context: Any) -> dict[str, str]:
+    return {key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
 
-    Raises:
-        UnauthenticatedError: the identity is missing or malformed.
-    """
-    metadata = {key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
-    caller = Caller(
-        organisation=metadata.get(ORGANISATION, ""),
-        system=metadata.get(SYSTEM, ""),
-        user=metadata.get(USER, ""),
-        role=metadata.get(ROLE, ""),
-    )
-    if not _ID.match(caller.organisation) or not _ID.match(caller.role):
-        raise UnauthenticatedError(
-            "the caller's organisation and role are missing or malformed "
-            f"(metadata {ORGANISATION} and {ROLE}, lower-case ids)"
+
+class Callers(Protocol):
+    def caller(self, context: Any) -> Caller: ...
+
+
+class StatedCallers:
+    """Development only: the caller states who it is in request metadata; nothing is proved."""
+
+    def caller(self, context: Any) -> Caller:
+        """The caller of this RPC.
+
+        Raises:
+            UnauthenticatedError: the identity is missing or malformed.
+        """
+        metadata = _metadata(context)
+        caller = Caller(
+            organisation=metadata.get(ORGANISATION, ""),
+            system=metadata.get(SYSTEM, ""),
+            user=metadata.get(USER, ""),
+            role=metadata.get(ROLE, ""),
         )
-    if not _USER.match(caller.user) or not _ID.match(caller.system):
-        raise UnauthenticatedError(
-            f"the calling system and user are missing or malformed (metadata {SYSTEM} and {USER})"
-        )
-    return caller
+        if not _ID.match(caller.organisation) or not _ID.match(caller.role):
+            raise UnauthenticatedError(
+                "the caller's organisation and role are missing or malformed "
+                f"(metadata {ORGANISATION} and {ROLE}, lower-case ids)"
+            )
+        if not _USER.match(caller.user) or not _ID.match(caller.system):
+            raise UnauthenticatedError(
+                f"the calling system and user are missing or malformed (metadata {SYSTEM} and {USER})"
+            )
+        return caller
+
+
+class CertifiedCallers:
+    """Organisation and system from the client certificate; user and role from the system's assertion."""
+
+    def __init__(self, tls: Tls) -> None:
+        self._tls = tls
+        self._verifier = Verifier(tls.identity.federation)
+
+    def caller(self, context: Any) -> Caller:
+        """The caller of this RPC.
+
+        Raises:
+            UnauthenticatedError: no valid client certificate or user assertion.
+            PermissionDeniedError: the certificate is not a case system's (a broker or an adapter's).
+        """
+        peer = self._tls.peer_of(context)
+        if peer.identity.role != "client":
+            raise PermissionDeniedError(
+                f"only case systems (client certificates) may ask for checks, not a {peer.identity.role}",
+                "NOT_A_CLIENT",
+            )
+        user, role = self._verifier.verify(_metadata(context).get(METADATA_KEY, ""), peer)
+        who = peer.identity
+        return Caller(who.organisation, who.name, user, role, certified_as=who.organisation_uri)

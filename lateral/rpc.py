@@ -51,23 +51,41 @@ def add_standard_services(server: grpc.aio.Server, service_names: Iterable[str])
 
 
 def bind(
-    server: grpc.aio.Server, address: str, *, insecure_dev: bool, what: str, production: bool = True
+    server: grpc.aio.Server,
+    address: str,
+    *,
+    what: str,
+    credentials: grpc.ServerCredentials | None,
+    insecure_dev: bool,
+    production: bool = True,
 ) -> int:
-    """Binds the server to address and returns the port. TLS arrives with the PKI; until then plaintext
-    needs the explicit development flag, and is refused outright under a production agreement."""
-    if not insecure_dev:
+    """Binds the server to address with mutual TLS and returns the port.
+
+    Plaintext only with the explicit development flag (and a warning on every start), and never under a
+    production agreement.
+
+    Raises:
+        InsecureNotAllowedError: no TLS configuration without the flag, or the flag in production.
+        OSError: the address is taken or invalid.
+    """
+    if insecure_dev:
+        if production:
+            raise InsecureNotAllowedError(
+                f"the {what} runs under an agreement whose deployment is 'production': plaintext "
+                "(--insecure-dev) is refused"
+            )
+        warn_insecure(what)
+    elif credentials is None:
         raise InsecureNotAllowedError(
-            f"the {what} has no TLS configuration; pass --insecure-dev to run it in plaintext on a "
-            "developer's machine"
+            f"the {what} has no TLS configuration: add a [tls] section (lateral pki issue makes the files), "
+            "or pass --insecure-dev to run it in plaintext on a developer's machine"
         )
-    if production:
-        raise InsecureNotAllowedError(
-            f"the {what} runs under an agreement whose deployment is 'production': plaintext "
-            "(--insecure-dev) is refused"
-        )
-    warn_insecure(what)
     try:
-        port: int = server.add_insecure_port(address)
+        port: int = (
+            server.add_insecure_port(address)
+            if insecure_dev
+            else server.add_secure_port(address, credentials)  # type: ignore[arg-type]
+        )
     except RuntimeError:  # grpc's way of saying the address is taken or invalid
         raise OSError(f"the {what} cannot listen on {address}: is another server using it?") from None
     return port
@@ -76,5 +94,14 @@ def bind(
 def insecure_channel(
     target: str, interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None
 ) -> grpc.aio.Channel:
-    """A long-lived plaintext channel (development only; TLS channels arrive with the PKI)."""
+    """A long-lived plaintext channel (development only)."""
     return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+
+
+def secure_channel(
+    target: str,
+    credentials: grpc.ChannelCredentials,
+    interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None,
+) -> grpc.aio.Channel:
+    """A long-lived mutual-TLS channel."""
+    return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from lateral.config import ConfigError, Frozen, load_model
+from pki.tls import TlsSection
 
 PERSON_FIELDS = (
     "record_key",
@@ -153,9 +154,20 @@ class PolicySection(Frozen):
     agreement: str = Field(min_length=1)
 
 
+class AdapterTls(TlsSection):
+    # The identities allowed to ask this adapter for matches: the federation's broker(s).
+    brokers: tuple[str, ...] = Field(min_length=1)
+
+    def resolved(self, base: Path) -> AdapterTls:
+        files = TlsSection.resolved(self, base)
+        return AdapterTls(**files.model_dump(), brokers=self.brokers)
+
+
 class AdapterConfig(Frozen):
     agency: AgencySection
     server: ServerSection = ServerSection()
+    # Mutual TLS (lateral pki issue --role adapter) and the broker identities this adapter answers.
+    tls: AdapterTls | None = None
     source: SourceSection
     policy: PolicySection
     mapping: MappingSection
@@ -211,8 +223,9 @@ def load_adapter_config(path: Path) -> AdapterConfig:
             update={"weights_file": str((path.parent / matching.weights_file).resolve())}
         )
     policy = PolicySection(agreement=str((path.parent / config.policy.agreement).resolve()))
+    tls = config.tls.resolved(path.parent) if config.tls is not None else None
     resolved = config.model_copy(
-        update={"source": SourceSection(url=url), "matching": matching, "policy": policy}
+        update={"source": SourceSection(url=url), "matching": matching, "policy": policy, "tls": tls}
     )
     resolved._origin = str(path)
     return resolved

@@ -25,6 +25,7 @@ from adapters.core.scoring import Weights
 from adapters.core.source import Contact
 from lateral.errors import InvalidRequestError, PermissionDeniedError, maps_errors
 from lateral.rpc import SERVER_OPTIONS, add_standard_services, bind
+from pki.tls import Tls
 from policy.engine import Decision, PolicyEngine, subject_kind
 from policy.engine import Request as PolicyRequest
 from policy.release import release_only
@@ -58,9 +59,12 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         config: AdapterConfig,
         index: MatchIndex,
         trusted: TrustedAgreement,
+        tls: Tls | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._config = config
+        self._tls = tls
+        self._brokers = frozenset(config.tls.brokers) if config.tls is not None else frozenset()
         self.install(index)
         c = config.contact
         self._default_contact = Contact(name=c.name, role=c.role, phone=c.phone, email=c.email)
@@ -99,6 +103,17 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
             )
         return asked, decision
 
+    def _require_broker(self, context: object) -> None:
+        """With mutual TLS, only the broker identities named in the configuration may ask for matches."""
+        if self._tls is None:
+            return
+        peer = self._tls.peer_of(context)
+        if peer.identity.uri not in self._brokers:
+            log.warning("match refused: caller is a %s, not the configured broker", peer.identity.role)
+            raise PermissionDeniedError(
+                "only the federation's broker may ask this adapter for matches", "NOT_THE_BROKER"
+            )
+
     @property
     def index(self) -> MatchIndex:
         return self._index
@@ -114,6 +129,7 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         request: adapter_pb2.MatchRequest,
         context: grpc.aio.ServicerContext[adapter_pb2.MatchRequest, adapter_pb2.MatchResponse],
     ) -> adapter_pb2.MatchResponse:
+        self._require_broker(context)
         # The broker validated already; the agency bounds its own input all the same.
         violations = validate_check_request(request, self._purposes)
         if violations:
@@ -206,6 +222,7 @@ async def create_server(
             not in force or is past its review date.
     """
     trusted = load_trusted(Path(config.policy.agreement), governs=[config.agency.id])
+    tls = Tls(config.tls) if config.tls is not None and not insecure_dev else None
     started = time.perf_counter()
     index = await asyncio.to_thread(build_index, config)
     seconds = time.perf_counter() - started
@@ -218,7 +235,7 @@ async def create_server(
         index.record_count / max(seconds, 1e-9),
     )
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    servicer = AdapterServicer(config, index, trusted)
+    servicer = AdapterServicer(config, index, trusted, tls)
     adapter_pb2_grpc.add_AgencyAdapterServicer_to_server(servicer, server)
     add_standard_services(server, [SERVICE_NAME])
     port = bind(
@@ -226,6 +243,7 @@ async def create_server(
         address or config.server.listen,
         insecure_dev=insecure_dev,
         what=f"{config.agency.id} adapter",
+        credentials=tls.server_credentials() if tls is not None else None,
         production=trusted.agreement.agreement.deployment == "production",
     )
     return AdapterServer(server, servicer, config), port
