@@ -21,6 +21,7 @@ from lateral import __version__
 from lateral.config import ConfigError
 from lateral.console import err_console, fail, load
 from lateral.dsa_cli import dsa
+from lateral.pki_cli import pki
 from lateral.rpc import InsecureNotAllowedError
 from lateral.synth_cli import synth
 
@@ -99,6 +100,7 @@ def main(ctx: click.Context, log_level: str | None) -> None:
 
 main.add_command(synth)
 main.add_command(dsa)
+main.add_command(pki)
 
 
 def _server_logging() -> None:
@@ -281,9 +283,14 @@ def adapter_estimate(config_path: Path, output_path: Path, pairs: int) -> None:
 @click.option(
     "--organisation",
     envvar="LATERAL_ORGANISATION",
-    required=True,
-    help="Your organisation's party id in the agreement (or set LATERAL_ORGANISATION).",
+    default="",
+    help="Your organisation's party id (LATERAL_ORGANISATION). With a certificate, the certificate's.",
 )
+@click.option("--ca", envvar="LATERAL_CA", default="", help="The federation's CA certificate (LATERAL_CA).")
+@click.option(
+    "--cert", envvar="LATERAL_CERT", default="", help="Your system's certificate (LATERAL_CERT)."
+)
+@click.option("--key", envvar="LATERAL_KEY", default="", help="Its private key (LATERAL_KEY).")
 @click.option(
     "--role",
     envvar="LATERAL_ROLE",
@@ -313,6 +320,9 @@ def check_command(
     broker_address: str,
     timeout: float,
     organisation: str,
+    ca: str,
+    cert: str,
+    key: str,
     role: str,
     user: str,
     as_json: bool,
@@ -324,11 +334,12 @@ def check_command(
     Example:
       lateral check --given-name Jayden --family-name Clarke --dob 2012-03-14 \\
         --purpose child-safeguarding --justification "School referral" --case-ref MASH-0142 \\
-        --organisation northshire-council --role mash-social-worker
+        --role mash-social-worker --user j.smith --ca ca.crt --cert case-system.crt --key case-system.key
 
-    The agreement decides which agencies you may ask for the purpose, and what they may tell you; the rest
-    come back Denied, with the clause that refused them. Until certificates are set up, --organisation,
-    --role and --user travel as request metadata (development only).
+    Your organisation and system are those of the case system's certificate (mutual TLS); your user and
+    role go with each check in an assertion signed with its key. The agreement decides which agencies you
+    may ask for the purpose, and what they may tell you; the rest come back Denied, with the clause that
+    refused them. With --insecure-dev (a developer's machine only), give --organisation instead.
 
     Each agency answers Known (with its latest activity and whom to call), Not known, Possible match (add the
     details it names), Withheld (call the agency), or Unavailable / No answer in time.
@@ -338,13 +349,22 @@ def check_command(
     from lateral.identity import Caller
     from lateral.render import render_check
     from lateral.rpc import warn_insecure
+    from pki.tls import Tls, TlsSection
 
-    if not insecure_dev:
+    tls = None
+    if insecure_dev:
+        warn_insecure("client")
+        if not organisation:
+            fail("--organisation is needed with --insecure-dev (no certificate says who you are)", 2)
+    elif not (ca and cert and key):
         fail(
-            "the broker connection has no TLS configuration; pass --insecure-dev on a development machine",
+            "the broker connection needs your case system's certificate: --ca, --cert and --key "
+            "(or LATERAL_CA, LATERAL_CERT, LATERAL_KEY); --insecure-dev on a development machine only",
             2,
         )
-    warn_insecure("client")
+    else:
+        tls = load(lambda _: Tls(TlsSection(ca=ca, cert=cert, key=key)), Path(cert))
+        organisation = organisation or tls.identity.organisation
     request = build_request(
         given_names=list(given_names),
         family_name=family_name,
@@ -359,7 +379,9 @@ def check_command(
     )
     try:
         caller = Caller(organisation=organisation, system="lateral-cli", user=user, role=role)
-        response = asyncio.run(check(broker_address, request, caller=caller, timeout=timeout))
+        response = asyncio.run(check(broker_address, request, caller=caller, timeout=timeout, tls=tls))
+    except ConfigError as error:
+        fail(str(error), 2)
     except grpc.aio.AioRpcError as error:
         violations = field_violations(error)
         if error.code() == grpc.StatusCode.INVALID_ARGUMENT and violations:
@@ -367,7 +389,7 @@ def check_command(
             for v in violations:
                 err_console.print(f"  {v.field}: {v.description}", highlight=False)
             sys.exit(2)
-        if error.code() == grpc.StatusCode.PERMISSION_DENIED:
+        if error.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
             fail(f"the check was refused: {error.details()}", 4)
         if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             fail(f"cannot reach the broker at {broker_address} ({error.code().name}). Is it running?", 3)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NoReturn, TypeVar
 
 from rich.console import Console
+from rich.markup import escape
 
 from lateral.config import ConfigError
 
@@ -19,7 +20,8 @@ T = TypeVar("T")
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Prints an error for a person and exits with code."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    # The message is text, not markup: "[tls]" in it must print as written.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     sys.exit(code)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from lateral.client import build_request
 from lateral.demo.agreement import DEMO_CALLER, EXAMPLE_AGREEMENT
 from lateral.identity import Caller
+from pki.tls import TlsSection
 from policy.agreement import load_agreement
 from policy.engine import PolicyEngine
 from protos.lateral.v1 import broker_pb2, common_pb2
@@ -49,12 +50,15 @@ class Example:
             case_ref=a["case-ref"],
         )
 
-    def command(self, broker: str, caller: Caller) -> str:
+    def command(self, broker: str, caller: Caller, tls: TlsSection | None) -> str:
+        """The `lateral check` command line for this example, as caller (from its case system's
+        certificate with tls, else in plaintext development)."""
         options = " ".join(f"--{k} {shlex.quote(v)}" for k, v in self.args.items())
-        return (
-            f"lateral check {options} --organisation {caller.organisation} --role {caller.role} "
-            f"--broker {broker} --insecure-dev"
-        )
+        if tls is None:
+            who = f"--organisation {caller.organisation} --role {caller.role} --insecure-dev"
+        else:
+            who = f"--role {caller.role} --user {caller.user} --ca {tls.ca} --cert {tls.cert} --key {tls.key}"
+        return f"lateral check {options} {who} --broker {broker}"
 
 
 @dataclass(frozen=True)

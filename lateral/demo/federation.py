@@ -7,7 +7,9 @@ import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import grpc
 import tomli_w
 
 from adapters.core.config import load_adapter_config
@@ -16,8 +18,14 @@ from adapters.core.server import create_server as create_adapter_server
 from broker.config import load_broker_config
 from broker.server import BrokerServer
 from broker.server import create_server as create_broker_server
+from lateral.client import broker_channel
 from lateral.demo.agreement import AGREEMENT_FILE, write_signed_agreement
+from lateral.demo.certificates import DemoPki, add_tls, issue_demo_certificates
 from lateral.demo.examples import Examples, pick_examples
+from lateral.identity import Caller
+from lateral.rpc import insecure_channel, secure_channel
+from pki.tls import Tls, TlsSection
+from policy.agreement import load_agreement
 from synth import (
     SynthConfig,
     SyntheticData,
@@ -37,25 +45,35 @@ class Prepared:
     configs: dict[str, Path]
     examples: Examples
     data: SyntheticData
+    pki: DemoPki
 
 
 def prepare(workdir: Path, *, people: int = 20_000, seed: int = 1, today: dt.date | None = None) -> Prepared:
     """Generates a synthetic population and writes each agency's database (afresh), its adapter configuration,
-    the signed data-sharing agreement (dsa.toml, keys/) and, under truth/, the ground truth, into workdir."""
+    the signed data-sharing agreement (dsa.toml, keys/), the federation's certificates (pki/) and, under
+    truth/, the ground truth, into workdir."""
     workdir.mkdir(parents=True, exist_ok=True)
-    write_signed_agreement(workdir, today=today)
+    agreement, _ = load_agreement(write_signed_agreement(workdir, today=today))
     data = generate(SynthConfig(people=people, seed=seed), today)
     urls = sqlite_urls(workdir)
     write_databases(data, urls)
     write_truth(data, workdir / "truth")
-    return Prepared(workdir, write_adapter_configs(workdir, urls), pick_examples(data), data)
+    holders = {agency: party.id for agency in urls if (party := agreement.controller_of(agency)) is not None}
+    pki = issue_demo_certificates(workdir, holders)
+    configs = write_adapter_configs(workdir, urls)
+    for agency, path in configs.items():
+        add_tls(path, pki.adapter_tls(agency))
+    return Prepared(workdir, configs, pick_examples(data), data, pki)
 
 
-def write_broker_config(path: Path, agencies: dict[str, tuple[str, str]], listen: str) -> None:
+def write_broker_config(
+    path: Path, agencies: dict[str, tuple[str, str]], listen: str, tls: TlsSection | None
+) -> None:
     """Writes a broker configuration for agencies given as id -> (name, address), under the agreement in the
-    same folder."""
-    data = {
+    same folder, with mutual TLS when tls is given."""
+    data: dict[str, Any] = {
         "broker": {"listen": listen, "default_deadline_ms": 3000, "max_agency_timeout_ms": 2500},
+        **({"tls": tls.model_dump()} if tls is not None else {}),
         "policy": {"agreement": AGREEMENT_FILE},
         "agencies": [{"id": i, "name": name, "address": address} for i, (name, address) in agencies.items()],
     }
@@ -69,33 +87,55 @@ class Federation:
     workdir: Path
     broker: BrokerServer
     broker_port: int
+    pki: DemoPki | None
     adapters: dict[str, tuple[AdapterServer, int]] = field(default_factory=dict)
 
     @property
     def broker_address(self) -> str:
         return f"127.0.0.1:{self.broker_port}"
 
+    def client_tls(self, caller: Caller) -> Tls | None:
+        """The TLS material of the caller's case system (None when the federation runs in plaintext)."""
+        return None if self.pki is None else Tls(self.pki.client_tls(caller.organisation))
+
+    def channel(self, caller: Caller) -> grpc.aio.Channel:
+        """A channel to the broker from the caller's case system, each call asserting the caller."""
+        return broker_channel(self.broker_address, caller, self.client_tls(caller))
+
+    def adapter_channel(self, agency: str) -> grpc.aio.Channel:
+        """A channel to an adapter as the broker (the only identity adapters answer)."""
+        address = f"127.0.0.1:{self.adapters[agency][1]}"
+        if self.pki is None:
+            return insecure_channel(address)
+        return secure_channel(address, Tls(self.pki.broker_tls).channel_credentials())
+
     async def stop(self) -> None:
         await self.broker.stop(grace=1.0)
         await asyncio.gather(*(server.stop(grace=1.0) for server, _ in self.adapters.values()))
 
 
-async def start_federation(prepared: Prepared, *, broker_listen: str = "127.0.0.1:0") -> Federation:
-    """Starts the four adapters and a broker on 127.0.0.1 (plaintext, development) over prepared data."""
+async def start_federation(
+    prepared: Prepared, *, broker_listen: str = "127.0.0.1:0", insecure_dev: bool = False
+) -> Federation:
+    """Starts the four adapters and a broker on 127.0.0.1 over prepared data: mutual TLS with the prepared
+    certificates, or plaintext with insecure_dev."""
     adapters: dict[str, tuple[AdapterServer, int]] = {}
     endpoints: dict[str, tuple[str, str]] = {}
     try:
         for agency, path in prepared.configs.items():
             config = load_adapter_config(path)
-            server, port = await create_adapter_server(config, "127.0.0.1:0", insecure_dev=True)
+            server, port = await create_adapter_server(config, "127.0.0.1:0", insecure_dev=insecure_dev)
             await server.start()
             adapters[agency] = (server, port)
             endpoints[agency] = (config.agency.name, f"127.0.0.1:{port}")
         broker_path = prepared.workdir / "broker.toml"
-        write_broker_config(broker_path, endpoints, broker_listen)
-        broker, broker_port = await create_broker_server(load_broker_config(broker_path), insecure_dev=True)
+        tls = None if insecure_dev else prepared.pki.broker_tls
+        write_broker_config(broker_path, endpoints, broker_listen, tls)
+        broker, broker_port = await create_broker_server(
+            load_broker_config(broker_path), insecure_dev=insecure_dev
+        )
         await broker.start()
     except BaseException:
         await asyncio.gather(*(server.stop(None) for server, _ in adapters.values()))
         raise
-    return Federation(prepared.workdir, broker, broker_port, adapters)
+    return Federation(prepared.workdir, broker, broker_port, None if insecure_dev else prepared.pki, adapters)

@@ -18,6 +18,7 @@ from lateral.demo.federation import Federation, prepare, start_federation
 from lateral.errors import field_violations
 from lateral.identity import Caller
 from lateral.render import render_check
+from pki.tls import TlsSection
 from protos.lateral.v1 import common_pb2
 
 
@@ -31,11 +32,22 @@ def _print_listeners(federation: Federation, console: Console) -> None:
     console.print(table)
 
 
+def _tls_files(federation: Federation, caller: Caller) -> TlsSection | None:
+    return None if federation.pki is None else federation.pki.client_tls(caller.organisation)
+
+
 async def _show(federation: Federation, example: Example, caller: Caller, console: Console) -> bool:
     """Runs one showcase check as caller; True when every named agency answered as expected."""
     console.rule(example.title)
-    console.print(f"$ {example.command(federation.broker_address, caller)}", style="dim", soft_wrap=True)
-    response = await check(federation.broker_address, example.request(), caller=caller, timeout=5.0)
+    command = example.command(federation.broker_address, caller, _tls_files(federation, caller))
+    console.print(f"$ {command}", style="dim", soft_wrap=True)
+    response = await check(
+        federation.broker_address,
+        example.request(),
+        caller=caller,
+        timeout=5.0,
+        tls=federation.client_tls(caller),
+    )
     render_check(response, console)
     got = {r.agency_id: r.finding.outcome for r in response.results if r.agency_id in example.expected}
     if got != example.expected:
@@ -59,7 +71,13 @@ async def _smoke(federation: Federation, examples: Examples, console: Console) -
     console.rule("An invalid request is refused before any agency is asked")
     bad = build_request(given_names=["Ann"], family_name="", date_of_birth="2099-01-01", purpose="gossip")
     try:
-        await check(federation.broker_address, bad, caller=DEMO_CALLER, timeout=5.0)
+        await check(
+            federation.broker_address,
+            bad,
+            caller=DEMO_CALLER,
+            timeout=5.0,
+            tls=federation.client_tls(DEMO_CALLER),
+        )
         ok = False
         console.print("[bold red]UNEXPECTED:[/] the invalid request was accepted")
     except grpc.aio.AioRpcError as error:
@@ -99,7 +117,9 @@ async def run_demo(workdir: Path, *, smoke: bool, broker_port: int, people: int,
         def ready() -> None:
             console.print("\nTry a check in another terminal (someone known to three agencies):")
             console.print(
-                prepared.examples.three_agencies.command(federation.broker_address, DEMO_CALLER),
+                prepared.examples.three_agencies.command(
+                    federation.broker_address, DEMO_CALLER, _tls_files(federation, DEMO_CALLER)
+                ),
                 soft_wrap=True,
                 style="bold",
             )

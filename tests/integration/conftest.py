@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lateral.client import broker_channel
 from lateral.demo import Federation, Prepared, prepare, start_federation
 from lateral.demo.agreement import DEMO_CALLER
 from protos.lateral.v1 import broker_pb2_grpc
@@ -41,7 +40,7 @@ async def federation(prepared: Prepared) -> AsyncIterator[Federation]:
 
 @pytest.fixture
 async def broker_stub(federation: Federation) -> AsyncIterator[LateralCheckAsyncStub]:
-    async with broker_channel(federation.broker_address, DEMO_CALLER) as channel:
+    async with federation.channel(DEMO_CALLER) as channel:
         yield broker_pb2_grpc.LateralCheckStub(channel)
 
 

@@ -10,6 +10,9 @@ import socket
 import subprocess
 from pathlib import Path
 
+import tomli_w
+
+from lateral.config import read_toml
 from lateral.demo import Federation, Prepared
 from lateral.demo.agreement import DEMO_CALLER
 from protos.lateral.v1 import common_pb2
@@ -31,29 +34,33 @@ async def run(*args: str, timeout: float = 60) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-def check_args(prepared: Prepared) -> list[str]:
-    caller = ["--organisation", DEMO_CALLER.organisation, "--role", DEMO_CALLER.role]
+def subject_args(prepared: Prepared) -> list[str]:
     return [
         arg for key, value in prepared.examples.three_agencies.args.items() for arg in (f"--{key}", value)
-    ] + caller
+    ]
+
+
+def check_args(prepared: Prepared) -> list[str]:
+    """The showcase check, from the council's case system over mutual TLS."""
+    tls = prepared.pki.client_tls(DEMO_CALLER.organisation)
+    who = ["--role", DEMO_CALLER.role, "--user", DEMO_CALLER.user]
+    return [*subject_args(prepared), *who, "--ca", tls.ca, "--cert", tls.cert, "--key", tls.key]
 
 
 async def test_check_prints_json(federation: Federation, prepared: Prepared) -> None:
     code, out, err = await run(
-        "check", *check_args(prepared), "--broker", federation.broker_address, "--insecure-dev", "--json"
+        "check", *check_args(prepared), "--broker", federation.broker_address, "--json"
     )
     assert code == 0, err
     answer = json.loads(out)
     expected = {a: common_pb2.Outcome.Name(o) for a, o in prepared.examples.three_agencies.expected.items()}
     assert {r["agency_id"]: r["finding"]["outcome"] for r in answer["results"]} == expected
     assert answer["review_required"] is True
-    assert "PLAINTEXT" in err
+    assert "PLAINTEXT" not in err
 
 
 async def test_check_prints_a_table_a_person_can_read(federation: Federation, prepared: Prepared) -> None:
-    code, out, err = await run(
-        "check", *check_args(prepared), "--broker", federation.broker_address, "--insecure-dev"
-    )
+    code, out, err = await run("check", *check_args(prepared), "--broker", federation.broker_address)
     assert code == 0, err
     for text in ("Northshire Police", "Known", "Not known", "REVIEW REQUIRED", "Whom to call", "01632 9604"):
         assert text in out
@@ -63,7 +70,7 @@ async def test_check_with_invalid_details_lists_each_field(
     federation: Federation, prepared: Prepared
 ) -> None:
     args = [*check_args(prepared), "--dob", "2012-02-30", "--nhs-number", "123"]
-    code, out, err = await run("check", *args, "--broker", federation.broker_address, "--insecure-dev")
+    code, out, err = await run("check", *args, "--broker", federation.broker_address)
     assert code == 2
     assert "subject.date_of_birth: is not a real calendar date" in err
     assert "subject.nhs_number: must be 10 digits with a valid check digit" in err
@@ -71,17 +78,21 @@ async def test_check_with_invalid_details_lists_each_field(
 
 
 async def test_check_without_a_broker_says_so(prepared: Prepared) -> None:
-    code, _, err = await run(
-        "check", *check_args(prepared), "--broker", "127.0.0.1:9", "--insecure-dev", "--timeout", "1"
-    )
+    code, _, err = await run("check", *check_args(prepared), "--broker", "127.0.0.1:9", "--timeout", "1")
     assert code == 3
     assert "cannot reach the broker at 127.0.0.1:9" in err
 
 
-async def test_check_refuses_plaintext_without_the_flag(prepared: Prepared) -> None:
-    code, _, err = await run("check", *check_args(prepared))
+async def test_check_needs_a_certificate_or_the_plaintext_flag(prepared: Prepared) -> None:
+    code, _, err = await run("check", *subject_args(prepared), "--role", "mash-manager")
     assert code == 2
-    assert "pass --insecure-dev" in err
+    assert "the broker connection needs your case system's certificate: --ca, --cert and --key" in err
+
+
+async def test_check_in_plaintext_states_the_organisation(federation: Federation, prepared: Prepared) -> None:
+    code, _, err = await run("check", *subject_args(prepared), "--role", "mash-manager", "--insecure-dev")
+    assert code == 2
+    assert "--organisation is needed with --insecure-dev" in err
 
 
 async def test_adapter_serve_reports_config_errors_with_file_and_key(tmp_path: Path) -> None:
@@ -93,11 +104,15 @@ async def test_adapter_serve_reports_config_errors_with_file_and_key(tmp_path: P
     assert f"{bad}: source: Field required" in err
 
 
-async def test_adapter_serve_refuses_plaintext_without_the_flag(prepared: Prepared) -> None:
-    police = str(prepared.configs["police"])
-    code, _, err = await run("adapter", "serve", "--config", police, "--listen", "127.0.0.1:0")
+async def test_adapter_serve_refuses_plaintext_without_the_flag(prepared: Prepared, tmp_path: Path) -> None:
+    config = read_toml(prepared.configs["police"])
+    del config["tls"]
+    config["policy"]["agreement"] = str(prepared.workdir / "dsa.toml")
+    police = tmp_path / "police.toml"
+    police.write_text(tomli_w.dumps(config))
+    code, _, err = await run("adapter", "serve", "--config", str(police), "--listen", "127.0.0.1:0")
     assert code == 2
-    assert "the police adapter has no TLS configuration; pass --insecure-dev" in err
+    assert "the police adapter has no TLS configuration: add a [tls] section" in err
 
 
 async def test_adapter_match_dry_run(tmp_path: Path, prepared: Prepared) -> None:
@@ -181,6 +196,7 @@ def test_demo_smoke(tmp_path: Path) -> None:
         "keys",
         "nhs.db",
         "nhs.toml",
+        "pki",
         "police.db",
         "police.toml",
         "socialcare.db",
@@ -195,6 +211,10 @@ def test_demo_smoke(tmp_path: Path) -> None:
         "northshire-police.key",
     ]
     assert {p.stat().st_mode & 0o777 for p in keys.iterdir()} == {0o600}
+    issued = tmp_path / "demo" / "pki" / "issued"
+    assert {p.stat().st_mode & 0o777 for p in issued.glob("*.key")} == {0o600}
+    assert len(list(issued.glob("*.crt"))) == 7  # the broker, four adapters, two case systems
+    assert "PLAINTEXT" not in result.stderr
     assert sorted(p.name for p in (tmp_path / "demo" / "truth").iterdir()) == [
         "manifest.json",
         "people.csv",

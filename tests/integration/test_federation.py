@@ -14,7 +14,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 
 from lateral.demo import Federation, Prepared
 from lateral.errors import FieldViolation, field_violations
-from lateral.rpc import insecure_channel
+from lateral.rpc import secure_channel
+from pki.tls import Tls
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, broker_pb2, common_pb2
 from tests.integration.truth import expected_activity, person_of, records_of
 
@@ -137,8 +138,7 @@ async def test_list_agencies(broker_stub: Stub) -> None:
 async def test_adapter_describe_reports_its_index_and_nothing_personal(
     federation: Federation, prepared: Prepared
 ) -> None:
-    _, port = federation.adapters["socialcare"]
-    async with insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with federation.adapter_channel("socialcare") as channel:
         stub = adapter_pb2_grpc.AgencyAdapterStub(channel)
         info = await stub.Describe(adapter_pb2.DescribeRequest(), timeout=5)
     assert (info.agency_id, info.agency_name) == ("socialcare", "Northshire Council Social Care")
@@ -155,8 +155,7 @@ async def test_adapter_describe_reports_its_index_and_nothing_personal(
 
 
 async def test_adapter_refuses_an_invalid_subject_itself(federation: Federation) -> None:
-    _, port = federation.adapters["police"]
-    async with insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with federation.adapter_channel("police") as channel:
         stub = adapter_pb2_grpc.AgencyAdapterStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await stub.Match(
@@ -173,14 +172,16 @@ async def test_health_and_reflection_are_served(federation: Federation) -> None:
     targets = [("lateral.v1.LateralCheck", federation.broker_address)]
     targets += [("lateral.v1.AgencyAdapter", f"127.0.0.1:{port}") for _, port in federation.adapters.values()]
     assert len(targets) == 5
+    assert federation.pki is not None
+    tls = Tls(federation.pki.broker_tls)
     for service, address in targets:
-        async with insecure_channel(address) as channel:
+        async with secure_channel(address, tls.channel_credentials()) as channel:
             health: Any = health_pb2_grpc.HealthStub(channel)
             reply = await health.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
         def services(address: str = address) -> list[str]:
-            with grpc.insecure_channel(address) as sync_channel:
+            with grpc.secure_channel(address, tls.channel_credentials()) as sync_channel:
                 return list(ProtoReflectionDescriptorDatabase(sync_channel).get_services())
 
         listed = await asyncio.to_thread(services)

@@ -19,7 +19,7 @@ from lateral.demo import Federation, Prepared
 from lateral.demo.agreement import DEMO_CALLER, write_signed_agreement
 from lateral.errors import status_of
 from lateral.identity import Caller
-from lateral.rpc import InsecureNotAllowedError, insecure_channel
+from lateral.rpc import InsecureNotAllowedError, secure_channel
 from policy.trust import AgreementRefusedError
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, broker_pb2, broker_pb2_grpc, common_pb2
 from synth import Person
@@ -31,15 +31,19 @@ KNOWN, DENIED = common_pb2.OUTCOME_KNOWN, common_pb2.OUTCOME_DENIED
 
 
 async def check_as(
-    address: str, caller: Caller, request: broker_pb2.CheckRequest
+    federation: Federation, caller: Caller, request: broker_pb2.CheckRequest, address: str = ""
 ) -> broker_pb2.CheckResponse:
-    async with broker_channel(address, caller) as channel:
+    """A check from the caller's case system (mutual TLS, with a user assertion)."""
+    tls = federation.client_tls(caller)
+    async with broker_channel(address or federation.broker_address, caller, tls) as channel:
         return await broker_pb2_grpc.LateralCheckStub(channel).Check(request, timeout=5)
 
 
-async def refused_as(address: str, caller: Caller, request: broker_pb2.CheckRequest) -> grpc.aio.AioRpcError:
+async def refused_as(
+    federation: Federation, caller: Caller, request: broker_pb2.CheckRequest
+) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as raised:
-        await check_as(address, caller, request)
+        await check_as(federation, caller, request)
     return raised.value
 
 
@@ -54,9 +58,7 @@ def error_info(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
 async def test_a_role_the_agreement_does_not_name_is_refused_before_any_agency_is_asked(
     federation: Federation, prepared: Prepared
 ) -> None:
-    error = await refused_as(
-        federation.broker_address, RECEPTIONIST, prepared.examples.three_agencies.request()
-    )
+    error = await refused_as(federation, RECEPTIONIST, prepared.examples.three_agencies.request())
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     refusals = "; ".join(
         f"{agency}: no permission lets role 'receptionist' of northshire-council ask {agency} for "
@@ -76,26 +78,25 @@ async def test_a_role_the_agreement_does_not_name_is_refused_before_any_agency_i
     }
 
 
-async def test_a_caller_without_an_identity_is_unauthenticated(
+async def test_a_case_system_without_a_user_assertion_is_unauthenticated(
     federation: Federation, prepared: Prepared
 ) -> None:
-    async with insecure_channel(federation.broker_address) as channel:
+    tls = federation.client_tls(DEMO_CALLER)
+    assert tls is not None
+    async with secure_channel(federation.broker_address, tls.channel_credentials()) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await broker_pb2_grpc.LateralCheckStub(channel).Check(
                 prepared.examples.unknown.request(), timeout=5
             )
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert raised.value.details() == (
-        "the caller's organisation and role are missing or malformed (metadata x-lateral-organisation and "
-        "x-lateral-role, lower-case ids)"
-    )
+    assert raised.value.details() == "a user assertion is required (metadata x-lateral-assertion)"
 
 
 async def test_the_police_get_only_what_their_permission_releases(
     federation: Federation, prepared: Prepared
 ) -> None:
     example = prepared.examples.three_agencies
-    response = await check_as(federation.broker_address, POLICE_OFFICER, example.request())
+    response = await check_as(federation, POLICE_OFFICER, example.request())
     rows = {r.agency_id: r for r in response.results}
     police = rows.pop("police")
     assert police.finding == common_pb2.Finding(outcome=DENIED)
@@ -122,8 +123,7 @@ async def test_an_agency_releases_only_what_its_own_agreement_permits(
     """Asked directly (as if the broker had not stripped anything), the agency strips it itself."""
     example = prepared.examples.three_agencies
     request = example.request()
-    _, port = federation.adapters["socialcare"]
-    async with insecure_channel(f"127.0.0.1:{port}") as channel:
+    async with federation.adapter_channel("socialcare") as channel:
         answer = await adapter_pb2_grpc.AgencyAdapterStub(channel).Match(
             adapter_pb2.MatchRequest(
                 check_id="direct",
@@ -152,23 +152,26 @@ async def lax_broker(federation: Federation, tmp_path: Path) -> AsyncIterator[st
         assert isinstance(permissions, list)
         permissions[0]["roles"].append("receptionist")
 
+    assert federation.pki is not None
     config = BrokerConfig(
+        tls=federation.pki.broker_tls,
         policy=PolicySection(agreement=str(write_signed_agreement(tmp_path, amend=lax))),
         agencies=[
             AgencyEndpoint(id=agency, name=agency, address=f"127.0.0.1:{port}")
             for agency, (_, port) in federation.adapters.items()
         ],
     )
-    server, port = await create_server(config, "127.0.0.1:0", insecure_dev=True)
+    server, port = await create_server(config, "127.0.0.1:0")
     await server.start()
     yield f"127.0.0.1:{port}"
     await server.stop(None)
 
 
 async def test_each_agency_refuses_what_a_misconfigured_broker_allowed(
-    lax_broker: str, prepared: Prepared
+    federation: Federation, lax_broker: str, prepared: Prepared
 ) -> None:
-    response = await check_as(lax_broker, RECEPTIONIST, prepared.examples.three_agencies.request())
+    request = prepared.examples.three_agencies.request()
+    response = await check_as(federation, RECEPTIONIST, request, address=lax_broker)
     assert [r.finding for r in response.results] == [common_pb2.Finding(outcome=DENIED)] * 4
     for row in response.results:
         assert (row.status.code, row.status.reason, list(row.status.clause_ids)) == (
@@ -186,7 +189,7 @@ async def test_each_agency_refuses_what_a_misconfigured_broker_allowed(
 async def test_a_child_only_purpose_refuses_an_adult(federation: Federation, prepared: Prepared) -> None:
     request = prepared.examples.three_agencies.request()
     request.subject.date_of_birth = "1990-05-05"
-    error = await refused_as(federation.broker_address, DEMO_CALLER, request)
+    error = await refused_as(federation, DEMO_CALLER, request)
     assert error.code() == grpc.StatusCode.PERMISSION_DENIED
     assert error.details() == (
         "the data-sharing agreement does not permit this check: purpose child-safeguarding is for children "
@@ -246,7 +249,7 @@ async def test_activity_before_the_look_back_is_neither_counted_nor_released(
         "police",
         lambda p, dates, _: bool(dates) and max(dates) < oldest_allowed - dt.timedelta(days=800),
     )
-    response = await check_as(federation.broker_address, DEMO_CALLER, _request(person))
+    response = await check_as(federation, DEMO_CALLER, _request(person))
     police = next(r for r in response.results if r.agency_id == "police")
     assert police.finding.outcome == KNOWN
     assert (
@@ -269,7 +272,7 @@ async def test_a_category_the_nhs_never_discloses_is_neither_counted_nor_release
     )
     [record] = records_of(prepared, "nhs", person)
     shown = [e for e in record.events if e.category != "sexual-health"]
-    response = await check_as(federation.broker_address, DEMO_CALLER, _request(person))
+    response = await check_as(federation, DEMO_CALLER, _request(person))
     nhs = next(r for r in response.results if r.agency_id == "nhs")
     assert nhs.finding.outcome == KNOWN
     assert "sexual-health" not in nhs.finding.categories
