@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from broker.limits import LimitsSection
 from lateral.config import Frozen, load_model
 from pki.tls import TlsSection
 
@@ -39,6 +40,7 @@ class BrokerConfig(Frozen):
     broker: BrokerSection = BrokerSection()
     # Mutual TLS for case systems calling in and for calls out to adapters (lateral pki issue --role broker).
     tls: TlsSection | None = None
+    limits: LimitsSection = LimitsSection()
     policy: PolicySection
     agencies: list[AgencyEndpoint] = Field(min_length=1)
 

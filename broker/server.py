@@ -14,6 +14,7 @@ from google.protobuf import timestamp_pb2
 
 from broker.config import AgencyEndpoint, BrokerConfig
 from broker.fanout import FanOut
+from broker.limits import RateLimiter
 from broker.review import summarise
 from lateral.errors import InvalidRequestError, PermissionDeniedError, maps_errors
 from lateral.identity import Caller, Callers, CertifiedCallers, StatedCallers
@@ -43,6 +44,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         self._config = config
         self._fanout = fanout
         self._callers = callers
+        self._limits = RateLimiter(config.limits)
         self._agreement = trusted.agreement
         self._engine = PolicyEngine(trusted.agreement)
         self._purposes = {p.id: p for p in trusted.agreement.purposes}
@@ -132,6 +134,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
     ) -> broker_pb2.CheckResponse:
         caller = self._callers.caller(context)
         self._check_party(caller)
+        self._limits.admit(caller.organisation, caller.user)
         violations = validate_check_request(request, self._purposes)
         if violations:
             log.info("check rejected: invalid %s", ", ".join(v.field for v in violations))

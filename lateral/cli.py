@@ -287,9 +287,7 @@ def adapter_estimate(config_path: Path, output_path: Path, pairs: int) -> None:
     help="Your organisation's party id (LATERAL_ORGANISATION). With a certificate, the certificate's.",
 )
 @click.option("--ca", envvar="LATERAL_CA", default="", help="The federation's CA certificate (LATERAL_CA).")
-@click.option(
-    "--cert", envvar="LATERAL_CERT", default="", help="Your system's certificate (LATERAL_CERT)."
-)
+@click.option("--cert", envvar="LATERAL_CERT", default="", help="Your system's certificate (LATERAL_CERT).")
 @click.option("--key", envvar="LATERAL_KEY", default="", help="Its private key (LATERAL_KEY).")
 @click.option(
     "--role",

@@ -133,9 +133,10 @@ class Authority:
         hosts: tuple[str, ...] = (),
         days: int | None = None,
         out: Path | None = None,
+        not_after: dt.datetime | None = None,
     ) -> Issued:
         """Issues a certificate and key for an identity; servers also answer for `hosts` (names or IPs),
-        and for localhost and 127.0.0.1."""
+        and for localhost and 127.0.0.1. `not_after` ends it at a given time instead of after `days`."""
         for what, value in (("organisation", organisation), ("name", name)):
             if not SLUG.match(value):
                 raise ConfigError(f"{what} {value!r}: use lower-case letters, digits and hyphens")
@@ -143,7 +144,7 @@ class Authority:
         key = ec.generate_private_key(ec.SECP256R1())
         now = _now()
         lifetime = dt.timedelta(days=days if days is not None else LEAF_DAYS[role])
-        not_after = min(now + lifetime, self.certificate.not_valid_after_utc)
+        not_after = min(not_after or now + lifetime, self.certificate.not_valid_after_utc)
         names: list[x509.GeneralName] = [x509.UniformResourceIdentifier(identity.uri)]
         usages = [ExtendedKeyUsageOID.CLIENT_AUTH]
         if role != "client":
@@ -160,7 +161,7 @@ class Authority:
             .issuer_name(self.certificate.subject)
             .public_key(key.public_key())
             .serial_number(serial)
-            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_before(min(now, not_after) - dt.timedelta(minutes=5))
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(
