@@ -1,10 +1,10 @@
 """User assertions: who is acting, in which role, asserted by the calling system for one call.
 
 A case system authenticates its users itself; for each check it mints a short-lived JWT naming the user
-and role, signed (ES256) with the private key of its own federation certificate. The broker verifies it
-with the public key of the certificate presented in the TLS handshake, so an assertion is bound to the
-system that made it: stolen, it is useless from any other connection. Each carries a unique id (`jti`)
-that the broker remembers until the assertion expires, so none can be replayed.
+and role, signed (ES256, or RS256 for an RSA certificate) with the private key of its own certificate.
+The broker verifies it with the public key of the certificate presented in the TLS handshake, so an
+assertion is bound to the system that made it: stolen, it is useless from any other connection. Each
+carries a unique id (`jti`) that the broker remembers until the assertion expires, so none can be replayed.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ import threading
 import uuid
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from lateral.errors import UnauthenticatedError
 from pki.identity import Identity
 from pki.tls import Peer
 
 METADATA_KEY = "x-lateral-assertion"
-ALGORITHM = "ES256"
+# ES256 for the ECDSA keys `lateral pki` issues, RS256 for RSA keys from an existing CA. The key type of
+# the caller's certificate decides which one verifies: a token cannot choose its own algorithm.
 LIFETIME_SECONDS = 120
 MAX_LIFETIME_SECONDS = 300
 LEEWAY_SECONDS = 5
@@ -36,7 +37,7 @@ def audience(federation: str) -> str:
 
 
 def mint(
-    key: ec.EllipticCurvePrivateKey,
+    key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
     system: Identity,
     *,
     user: str,
@@ -55,7 +56,8 @@ def mint(
         "exp": int(issued.timestamp()) + lifetime,
         "jti": uuid.uuid4().hex,
     }
-    return jwt.encode(claims, key, algorithm=ALGORITHM)
+    algorithm = "ES256" if isinstance(key, ec.EllipticCurvePrivateKey) else "RS256"
+    return jwt.encode(claims, key, algorithm=algorithm)
 
 
 class Verifier:
@@ -75,11 +77,14 @@ class Verifier:
         """
         if not token:
             raise UnauthenticatedError(f"a user assertion is required (metadata {METADATA_KEY})")
+        key = peer.certificate.public_key()
+        if not isinstance(key, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise UnauthenticatedError("the caller's certificate key cannot sign user assertions")
         try:
             claims = jwt.decode(
                 token,
-                key=peer.certificate.public_key(),  # type: ignore[arg-type]
-                algorithms=[ALGORITHM],
+                key=key,
+                algorithms=["ES256" if isinstance(key, ec.EllipticCurvePublicKey) else "RS256"],
                 audience=self._audience,
                 leeway=LEEWAY_SECONDS,
                 options={"require": ["iss", "sub", "aud", "iat", "exp", "jti"]},

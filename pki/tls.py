@@ -135,8 +135,8 @@ class Tls:
             raise ConfigError(f"{section.cert}: cannot read the TLS files: {error}") from None
         if own.public_key() != key.public_key():
             raise ConfigError(f"{section.key}: this private key does not belong to {section.cert}")
-        if not isinstance(key, ec.EllipticCurvePrivateKey):
-            raise ConfigError(f"{section.key}: an ECDSA key is needed (lateral pki issue makes one)")
+        if not isinstance(key, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+            raise ConfigError(f"{section.key}: an ECDSA or RSA key is needed (lateral pki issue makes ECDSA)")
         if own.not_valid_after_utc < dt.datetime.now(dt.UTC):
             raise ConfigError(
                 f"{section.cert}: this certificate expired on {own.not_valid_after_utc:%Y-%m-%d}"
