@@ -82,7 +82,7 @@ async def test_no_client_certificate_is_refused_in_the_handshake(
 
 
 async def test_a_certificate_from_another_ca_is_refused_in_the_handshake(
-    federation: Federation, prepared: Prepared, tmp_path: Path
+    federation: Federation, prepared: Prepared, tmp_path: Path, adapter_log: pytest.LogCaptureFixture
 ) -> None:
     other = Authority.init(tmp_path / "other", "northshire")
     issued = other.issue("northshire-council", "client", "case-system")
@@ -92,10 +92,11 @@ async def test_a_certificate_from_another_ca_is_refused_in_the_handshake(
         certificate_chain=issued.certificate.read_bytes(),
     )
     assert (await call(federation, prepared, credentials)).code() == grpc.StatusCode.UNAVAILABLE
+    assert matches_run(adapter_log) == []
 
 
 async def test_an_expired_certificate_is_refused_in_the_handshake(
-    federation: Federation, prepared: Prepared, tmp_path: Path
+    federation: Federation, prepared: Prepared, tmp_path: Path, adapter_log: pytest.LogCaptureFixture
 ) -> None:
     issued = Authority(prepared.pki.folder).issue(
         "northshire-council",
@@ -110,6 +111,7 @@ async def test_an_expired_certificate_is_refused_in_the_handshake(
         certificate_chain=issued.certificate.read_bytes(),
     )
     assert (await call(federation, prepared, credentials)).code() == grpc.StatusCode.UNAVAILABLE
+    assert matches_run(adapter_log) == []
 
 
 async def test_a_revoked_certificate_is_refused_without_a_restart(
@@ -153,7 +155,7 @@ async def test_a_case_system_calling_an_adapter_directly_is_refused(
 
 
 async def test_an_adapter_certificate_may_not_ask_for_checks(
-    federation: Federation, prepared: Prepared
+    federation: Federation, prepared: Prepared, adapter_log: pytest.LogCaptureFixture
 ) -> None:
     issued = prepared.pki.adapters["police"]
     tls = Tls(prepared.pki.section(issued))
@@ -162,6 +164,7 @@ async def test_an_adapter_certificate_may_not_ask_for_checks(
         grpc.StatusCode.PERMISSION_DENIED,
         "only case systems (client certificates) may ask for checks, not a adapter",
     )
+    assert matches_run(adapter_log) == []
 
 
 # --- user assertions ------------------------------------------------------------------------------------
@@ -187,7 +190,7 @@ async def test_a_forged_assertion_is_refused(
 
 
 async def test_an_expired_assertion_is_refused(
-    federation: Federation, prepared: Prepared, council: Tls
+    federation: Federation, prepared: Prepared, council: Tls, adapter_log: pytest.LogCaptureFixture
 ) -> None:
     old = assertion(council, now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10))
     error = await call(federation, prepared, council.channel_credentials(), old)
@@ -195,20 +198,22 @@ async def test_an_expired_assertion_is_refused(
         grpc.StatusCode.UNAUTHENTICATED,
         "the user assertion has expired",
     )
+    assert matches_run(adapter_log) == []
 
 
 async def test_a_long_lived_assertion_is_refused(
-    federation: Federation, prepared: Prepared, council: Tls
+    federation: Federation, prepared: Prepared, council: Tls, adapter_log: pytest.LogCaptureFixture
 ) -> None:
     error = await call(federation, prepared, council.channel_credentials(), assertion(council, lifetime=3600))
     assert (error.code(), error.details()) == (
         grpc.StatusCode.UNAUTHENTICATED,
         "the user assertion lives longer than 300 s",
     )
+    assert matches_run(adapter_log) == []
 
 
 async def test_a_replayed_assertion_is_refused(
-    federation: Federation, prepared: Prepared, council: Tls
+    federation: Federation, prepared: Prepared, council: Tls, adapter_log: pytest.LogCaptureFixture
 ) -> None:
     token = assertion(council)
     async with secure_channel(federation.broker_address, council.channel_credentials()) as channel:
@@ -217,6 +222,7 @@ async def test_a_replayed_assertion_is_refused(
             prepared.examples.unknown.request(), timeout=5, metadata=((METADATA_KEY, token),)
         )
         assert first.results
+        ran = len(matches_run(adapter_log))
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await stub.Check(
                 prepared.examples.unknown.request(), timeout=5, metadata=((METADATA_KEY, token),)
@@ -225,10 +231,15 @@ async def test_a_replayed_assertion_is_refused(
         grpc.StatusCode.UNAUTHENTICATED,
         "the user assertion has already been used (replay)",
     )
+    assert len(matches_run(adapter_log)) == ran
 
 
 async def test_an_assertion_bound_to_another_system_is_refused(
-    federation: Federation, prepared: Prepared, council: Tls, tmp_path: Path
+    federation: Federation,
+    prepared: Prepared,
+    council: Tls,
+    tmp_path: Path,
+    adapter_log: pytest.LogCaptureFixture,
 ) -> None:
     other = client_cert(prepared, tmp_path, "other-system")
     claims = jwt.decode(assertion(council), options={"verify_signature": False})
@@ -242,6 +253,7 @@ async def test_an_assertion_bound_to_another_system_is_refused(
     # And an assertion made by the other system, presented on the council's connection:
     error = await call(federation, prepared, council.channel_credentials(), assertion(other))
     assert error.details() == "the user assertion is not signed by the calling system's key"
+    assert matches_run(adapter_log) == []
 
 
 async def test_a_role_not_allowed_for_the_purpose_is_refused(
