@@ -1,0 +1,1 @@
+"""The tamper-evident audit log: events, Merkle tree, signed checkpoints, verification."""
