@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import Field, field_validator
 
+from audit.keys import AuditSection
 from broker.limits import LimitsSection
 from lateral.config import Frozen, load_model
 from pki.tls import TlsSection
@@ -41,6 +42,8 @@ class BrokerConfig(Frozen):
     # Mutual TLS for case systems calling in and for calls out to adapters (lateral pki issue --role broker).
     tls: TlsSection | None = None
     limits: LimitsSection = LimitsSection()
+    # The tamper-evident log of every check (required outside --insecure-dev).
+    audit: AuditSection | None = None
     policy: PolicySection
     agencies: list[AgencyEndpoint] = Field(min_length=1)
 
@@ -63,4 +66,7 @@ def load_broker_config(path: Path) -> BrokerConfig:
     config = load_model(BrokerConfig, path)
     agreement = str((path.parent / config.policy.agreement).resolve())
     tls = config.tls.resolved(path.parent) if config.tls is not None else None
-    return config.model_copy(update={"policy": PolicySection(agreement=agreement), "tls": tls})
+    audit = config.audit.resolved(path.parent) if config.audit is not None else None
+    return config.model_copy(
+        update={"policy": PolicySection(agreement=agreement), "tls": tls, "audit": audit}
+    )

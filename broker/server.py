@@ -8,10 +8,12 @@ import logging
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf import timestamp_pb2
 
+from audit.recorder import Recorder, decisions_payload, open_recorder, results_payload
 from broker.config import AgencyEndpoint, BrokerConfig
 from broker.fanout import FanOut
 from broker.limits import RateLimiter
@@ -39,11 +41,13 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         fanout: FanOut,
         trusted: TrustedAgreement,
         callers: Callers,
+        recorder: Recorder | None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._config = config
         self._fanout = fanout
         self._callers = callers
+        self._recorder = recorder
         self._limits = RateLimiter(config.limits)
         self._agreement = trusted.agreement
         self._engine = PolicyEngine(trusted.agreement)
@@ -96,6 +100,18 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                 "IDENTITY_MISMATCH",
             )
 
+    async def _audit(
+        self, kind: str, caller: Caller, request: broker_pb2.CheckRequest, **fields: Any
+    ) -> None:
+        """Records an event about this request (fails closed: raises when the log cannot be written)."""
+        if self._recorder is None:
+            return
+        who = {"organisation": caller.organisation, "system": caller.system, "user": caller.user}
+        await self._recorder.record(
+            kind,
+            {**who, "role": caller.role, "purpose": request.purpose, "case_ref": request.case_ref, **fields},
+        )
+
     @property
     def _agreement_label(self) -> str:
         return f"{self._agreement.id} v{self._agreement.version}"
@@ -138,14 +154,37 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         violations = validate_check_request(request, self._purposes)
         if violations:
             log.info("check rejected: invalid %s", ", ".join(v.field for v in violations))
+            await self._audit("check-invalid", caller, request, fields=[v.field for v in violations])
             raise InvalidRequestError(violations)
         now = self._clock()
         decisions = self._decide(caller, request, now)
         permitted = [agency for agency, d in decisions.items() if d.allowed]
+        subject = self._recorder.subject(request.subject, request.justification) if self._recorder else {}
         if not permitted:
             log.info("check refused for %s/%s: %s", caller.organisation, caller.role, request.purpose)
-            raise self._refuse_all(decisions)
+            refusal = self._refuse_all(decisions)
+            await self._audit(
+                "check-denied",
+                caller,
+                request,
+                **subject,
+                reason=refusal.reason,
+                decisions=decisions_payload(decisions),
+                agreement=self._agreement_label,
+            )
+            raise refusal
         check_id = uuid.uuid4().hex
+        # Durable before any agency is asked: no audit, no check.
+        await self._audit(
+            "check-received",
+            caller,
+            request,
+            check_id=check_id,
+            **subject,
+            agencies_asked=permitted,
+            decisions=decisions_payload(decisions),
+            agreement=self._agreement_label,
+        )
         match_request = adapter_pb2.MatchRequest(
             check_id=check_id,
             subject=request.subject,
@@ -168,6 +207,15 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         counted = [agency for agency, d in decisions.items() if "count" in d.released]
         today = now.astimezone(self._engine.zone).date()
         summary = summarise(results, self._agreement.review, today, counted)
+        await self._audit(
+            "check-completed",
+            caller,
+            request,
+            check_id=check_id,
+            results=results_payload(results),
+            review_required=bool(summary.reasons),
+            review_rules=[r.rule_id for r in summary.reasons],
+        )
         checked_at = timestamp_pb2.Timestamp()
         checked_at.FromDatetime(now.astimezone(dt.UTC).replace(tzinfo=None))
         log.info(
@@ -217,16 +265,21 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
 class BrokerServer:
     """A bound broker server and the agency channels it owns; stop() closes both."""
 
-    def __init__(self, server: grpc.aio.Server, fanout: FanOut) -> None:
+    def __init__(self, server: grpc.aio.Server, fanout: FanOut, recorder: Recorder | None) -> None:
         self.server = server
         self._fanout = fanout
+        self._recorder = recorder
 
     async def start(self) -> None:
         await self.server.start()
+        if self._recorder is not None:
+            await self._recorder.start()
 
     async def stop(self, grace: float | None = 1.0) -> None:
         await self.server.stop(grace)
         await self._fanout.close()
+        if self._recorder is not None:
+            await self._recorder.stop()
 
     async def wait_for_termination(self) -> None:
         await self.server.wait_for_termination()
@@ -252,11 +305,15 @@ async def create_server(
     """
     trusted = load_trusted(Path(config.policy.agreement), governs=[a.id for a in config.agencies])
     tls = Tls(config.tls) if config.tls is not None and not insecure_dev else None
+    label = f"{trusted.agreement.id} v{trusted.agreement.version}"
+    recorder = await open_recorder(
+        config.audit, insecure_dev=insecure_dev, what="broker", agreement=label, digest=trusted.digest
+    )
     callers: Callers = CertifiedCallers(tls) if tls is not None else StatedCallers()
     fanout = FanOut(config.agencies, tls.channel_credentials() if tls is not None else None)
     server = grpc.aio.server(options=SERVER_OPTIONS)
     broker_pb2_grpc.add_LateralCheckServicer_to_server(
-        BrokerServicer(config, fanout, trusted, callers), server
+        BrokerServicer(config, fanout, trusted, callers, recorder), server
     )
     add_standard_services(server, [SERVICE_NAME])
     try:
@@ -270,5 +327,7 @@ async def create_server(
         )
     except BaseException:
         await fanout.close()
+        if recorder is not None:
+            recorder.log.close()
         raise
-    return BrokerServer(server, fanout), port
+    return BrokerServer(server, fanout, recorder), port

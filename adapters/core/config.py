@@ -10,6 +10,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from audit.keys import AuditSection
 from lateral.config import ConfigError, Frozen, load_model
 from pki.tls import TlsSection
 
@@ -168,6 +169,8 @@ class AdapterConfig(Frozen):
     server: ServerSection = ServerSection()
     # Mutual TLS (lateral pki issue --role adapter) and the broker identities this adapter answers.
     tls: AdapterTls | None = None
+    # The agency's own disclosure log (required outside --insecure-dev).
+    audit: AuditSection | None = None
     source: SourceSection
     policy: PolicySection
     mapping: MappingSection
@@ -224,8 +227,15 @@ def load_adapter_config(path: Path) -> AdapterConfig:
         )
     policy = PolicySection(agreement=str((path.parent / config.policy.agreement).resolve()))
     tls = config.tls.resolved(path.parent) if config.tls is not None else None
+    audit = config.audit.resolved(path.parent) if config.audit is not None else None
     resolved = config.model_copy(
-        update={"source": SourceSection(url=url), "matching": matching, "policy": policy, "tls": tls}
+        update={
+            "source": SourceSection(url=url),
+            "matching": matching,
+            "policy": policy,
+            "tls": tls,
+            "audit": audit,
+        }
     )
     resolved._origin = str(path)
     return resolved

@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf import timestamp_pb2
@@ -23,6 +24,8 @@ from adapters.core.matching import Matcher, Thresholds
 from adapters.core.refresh import Refresher, build_index
 from adapters.core.scoring import Weights
 from adapters.core.source import Contact
+from audit.recorder import Recorder, open_recorder, released_fields
+from audit.sealing import pseudonym
 from lateral.errors import InvalidRequestError, PermissionDeniedError, maps_errors
 from lateral.rpc import SERVER_OPTIONS, add_standard_services, bind
 from pki.tls import Tls
@@ -60,10 +63,12 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         index: MatchIndex,
         trusted: TrustedAgreement,
         tls: Tls | None = None,
+        recorder: Recorder | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._config = config
         self._tls = tls
+        self._recorder = recorder
         self._brokers = frozenset(config.tls.brokers) if config.tls is not None else frozenset()
         self.install(index)
         c = config.contact
@@ -84,24 +89,46 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
             at=now,
             subject=subject_kind(request.subject.date_of_birth, today),
         )
-        decision = self._engine.decide(asked)
-        if not decision.allowed:
-            log.info(
-                "check %s refused: %s for %s/%s",
-                request.check_id or "-",
-                decision.reason,
-                asked.organisation or "-",
-                asked.role or "-",
-            )
-            raise PermissionDeniedError(
-                decision.message,
-                decision.reason,
-                {
-                    "agreement": f"{self._agreement.id} v{self._agreement.version}",
-                    "clauses": ",".join(decision.clauses),
-                },
-            )
-        return asked, decision
+        return asked, self._engine.decide(asked)
+
+    async def _audit(self, kind: str, request: adapter_pb2.MatchRequest, **fields: Any) -> None:
+        """Records a disclosure (or a refusal) in the agency's own log; fails closed."""
+        if self._recorder is None:
+            return
+        r = request.requester
+        await self._recorder.record(
+            kind,
+            {
+                "check_id": request.check_id,
+                "organisation": r.organisation,
+                "system": r.system,
+                "user": r.user,
+                "role": r.role,
+                "purpose": request.purpose,
+                "case_ref": request.case_ref,
+                "subject_pseudonym": pseudonym(self._recorder.keys.pseudonym, request.subject),
+                **fields,
+            },
+        )
+
+    def _refusal(
+        self, request: adapter_pb2.MatchRequest, asked: PolicyRequest, decision: Decision
+    ) -> Exception:
+        log.info(
+            "check %s refused: %s for %s/%s",
+            request.check_id or "-",
+            decision.reason,
+            asked.organisation or "-",
+            asked.role or "-",
+        )
+        return PermissionDeniedError(
+            decision.message,
+            decision.reason,
+            {
+                "agreement": f"{self._agreement.id} v{self._agreement.version}",
+                "clauses": ",".join(decision.clauses),
+            },
+        )
 
     def _require_broker(self, context: object) -> None:
         """With mutual TLS, only the broker identities named in the configuration may ask for matches."""
@@ -136,6 +163,11 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
             raise InvalidRequestError(violations)
         now = self._clock()
         asked, decision = self._decide(request, now)
+        if not decision.allowed:
+            await self._audit(
+                "disclosure-refused", request, reason=decision.reason, clauses=list(decision.clauses)
+            )
+            raise self._refusal(request, asked, decision)
         scope = Scope(
             since=now.astimezone(self._engine.zone).date() - dt.timedelta(days=decision.lookback_days),
             hidden=self._engine.hidden_categories(asked, self._config.categories),
@@ -144,6 +176,13 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         result = matcher.match(request.subject)
         finding = release_only(
             finding_for(result, matcher.index, self._default_contact, scope), decision.released
+        )
+        await self._audit(
+            "disclosure",
+            request,
+            outcome=common_pb2.Outcome.Name(finding.outcome).removeprefix("OUTCOME_"),
+            released=released_fields(finding),
+            clauses=list(decision.clauses),
         )
         log.info(
             "check %s: %s for %s",
@@ -182,15 +221,24 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
 class AdapterServer:
     """A bound adapter server and its index refresher; stop() ends both."""
 
-    def __init__(self, server: grpc.aio.Server, servicer: AdapterServicer, config: AdapterConfig) -> None:
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        servicer: AdapterServicer,
+        config: AdapterConfig,
+        recorder: Recorder | None = None,
+    ) -> None:
         self.server = server
         self.servicer = servicer
         self._refresher = Refresher(config, lambda: servicer.index, servicer.install)
         self._task: asyncio.Task[None] | None = None
+        self._recorder = recorder
 
     async def start(self) -> None:
         await self.server.start()
         self._task = asyncio.create_task(self._refresher.run(), name="index refresh")
+        if self._recorder is not None:
+            await self._recorder.start()
 
     async def stop(self, grace: float | None = 1.0) -> None:
         if self._task is not None:
@@ -198,6 +246,8 @@ class AdapterServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.server.stop(grace)
+        if self._recorder is not None:
+            await self._recorder.stop()
 
     async def wait_for_termination(self) -> None:
         await self.server.wait_for_termination()
@@ -223,6 +273,13 @@ async def create_server(
     """
     trusted = load_trusted(Path(config.policy.agreement), governs=[config.agency.id])
     tls = Tls(config.tls) if config.tls is not None and not insecure_dev else None
+    recorder = await open_recorder(
+        config.audit,
+        insecure_dev=insecure_dev,
+        what=f"{config.agency.id} adapter",
+        agreement=f"{trusted.agreement.id} v{trusted.agreement.version}",
+        digest=trusted.digest,
+    )
     started = time.perf_counter()
     index = await asyncio.to_thread(build_index, config)
     seconds = time.perf_counter() - started
@@ -235,15 +292,20 @@ async def create_server(
         index.record_count / max(seconds, 1e-9),
     )
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    servicer = AdapterServicer(config, index, trusted, tls)
+    servicer = AdapterServicer(config, index, trusted, tls, recorder)
     adapter_pb2_grpc.add_AgencyAdapterServicer_to_server(servicer, server)
     add_standard_services(server, [SERVICE_NAME])
-    port = bind(
-        server,
-        address or config.server.listen,
-        insecure_dev=insecure_dev,
-        what=f"{config.agency.id} adapter",
-        credentials=tls.server_credentials() if tls is not None else None,
-        production=trusted.agreement.agreement.deployment == "production",
-    )
-    return AdapterServer(server, servicer, config), port
+    try:
+        port = bind(
+            server,
+            address or config.server.listen,
+            insecure_dev=insecure_dev,
+            what=f"{config.agency.id} adapter",
+            credentials=tls.server_credentials() if tls is not None else None,
+            production=trusted.agreement.agreement.deployment == "production",
+        )
+    except BaseException:
+        if recorder is not None:
+            recorder.log.close()
+        raise
+    return AdapterServer(server, servicer, config, recorder), port

@@ -11,7 +11,7 @@ from typing import Any
 import tomli_w
 
 from adapters.core.config import AdapterTls
-from lateral.config import read_toml
+from lateral.config import Frozen, read_toml
 from pki.authority import Authority, Issued
 from pki.tls import TlsSection
 
@@ -62,8 +62,8 @@ def issue_demo_certificates(workdir: Path, adapters: dict[str, str]) -> DemoPki:
     )
 
 
-def add_tls(config: Path, tls: TlsSection) -> None:
-    """Adds (or replaces) the [tls] section of a TOML configuration file."""
+def add_sections(config: Path, **sections: Frozen) -> None:
+    """Adds (or replaces) sections of a TOML configuration file, e.g. tls=..., audit=..."""
     data: dict[str, Any] = read_toml(config)
-    data["tls"] = tls.model_dump()
+    data.update({name: section.model_dump() for name, section in sections.items()})
     config.write_text(tomli_w.dumps(data, multiline_strings=True))

@@ -15,12 +15,14 @@ import tomli_w
 from adapters.core.config import load_adapter_config
 from adapters.core.server import AdapterServer
 from adapters.core.server import create_server as create_adapter_server
+from audit.keys import AuditSection
 from broker.config import load_broker_config
 from broker.server import BrokerServer
 from broker.server import create_server as create_broker_server
 from lateral.client import broker_channel
 from lateral.demo.agreement import AGREEMENT_FILE, write_signed_agreement
-from lateral.demo.certificates import DemoPki, add_tls, issue_demo_certificates
+from lateral.demo.auditing import prepare_audit
+from lateral.demo.certificates import DemoPki, add_sections, issue_demo_certificates
 from lateral.demo.examples import Examples, pick_examples
 from lateral.identity import Caller
 from lateral.rpc import insecure_channel, secure_channel
@@ -46,6 +48,7 @@ class Prepared:
     examples: Examples
     data: SyntheticData
     pki: DemoPki
+    audit: dict[str, AuditSection]
 
 
 def prepare(workdir: Path, *, people: int = 20_000, seed: int = 1, today: dt.date | None = None) -> Prepared:
@@ -60,20 +63,26 @@ def prepare(workdir: Path, *, people: int = 20_000, seed: int = 1, today: dt.dat
     write_truth(data, workdir / "truth")
     holders = {agency: party.id for agency in urls if (party := agreement.controller_of(agency)) is not None}
     pki = issue_demo_certificates(workdir, holders)
+    audit = prepare_audit(workdir, ["broker", *urls])
     configs = write_adapter_configs(workdir, urls)
     for agency, path in configs.items():
-        add_tls(path, pki.adapter_tls(agency))
-    return Prepared(workdir, configs, pick_examples(data), data, pki)
+        add_sections(path, tls=pki.adapter_tls(agency), audit=audit[agency])
+    return Prepared(workdir, configs, pick_examples(data), data, pki, audit)
 
 
 def write_broker_config(
-    path: Path, agencies: dict[str, tuple[str, str]], listen: str, tls: TlsSection | None
+    path: Path,
+    agencies: dict[str, tuple[str, str]],
+    listen: str,
+    tls: TlsSection | None,
+    audit: AuditSection | None,
 ) -> None:
     """Writes a broker configuration for agencies given as id -> (name, address), under the agreement in the
-    same folder, with mutual TLS when tls is given."""
+    same folder, with mutual TLS and an audit log when given."""
     data: dict[str, Any] = {
         "broker": {"listen": listen, "default_deadline_ms": 3000, "max_agency_timeout_ms": 2500},
         **({"tls": tls.model_dump()} if tls is not None else {}),
+        **({"audit": audit.model_dump()} if audit is not None else {}),
         "policy": {"agreement": AGREEMENT_FILE},
         "agencies": [{"id": i, "name": name, "address": address} for i, (name, address) in agencies.items()],
     }
@@ -130,7 +139,8 @@ async def start_federation(
             endpoints[agency] = (config.agency.name, f"127.0.0.1:{port}")
         broker_path = prepared.workdir / "broker.toml"
         tls = None if insecure_dev else prepared.pki.broker_tls
-        write_broker_config(broker_path, endpoints, broker_listen, tls)
+        audit = None if insecure_dev else prepared.audit["broker"]
+        write_broker_config(broker_path, endpoints, broker_listen, tls, audit)
         broker, broker_port = await create_broker_server(
             load_broker_config(broker_path), insecure_dev=insecure_dev
         )

@@ -188,6 +188,7 @@ def test_demo_smoke(tmp_path: Path) -> None:
     assert "demo smoke test passed" in result.stdout
     assert "Federation stopped." in result.stdout
     assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == [
+        "audit",
         "broker.toml",
         "dsa.signatures.toml",
         "dsa.toml",

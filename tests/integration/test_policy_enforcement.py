@@ -144,7 +144,7 @@ async def test_an_agency_releases_only_what_its_own_agreement_permits(
 
 
 @pytest.fixture
-async def lax_broker(federation: Federation, tmp_path: Path) -> AsyncIterator[str]:
+async def lax_broker(federation: Federation, prepared: Prepared, tmp_path: Path) -> AsyncIterator[str]:
     """A broker whose (differently) signed agreement also lets receptionists ask: a misconfiguration."""
 
     def lax(agreement: TOMLDocument) -> None:
@@ -155,6 +155,7 @@ async def lax_broker(federation: Federation, tmp_path: Path) -> AsyncIterator[st
     assert federation.pki is not None
     config = BrokerConfig(
         tls=federation.pki.broker_tls,
+        audit=prepared.audit["broker"],  # two brokers sharing one log, as several processes may
         policy=PolicySection(agreement=str(write_signed_agreement(tmp_path, amend=lax))),
         agencies=[
             AgencyEndpoint(id=agency, name=agency, address=f"127.0.0.1:{port}")

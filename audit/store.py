@@ -1,0 +1,205 @@
+"""The append-only audit log in a database (SQLite by default, PostgreSQL in production).
+
+Tables:
+  audit_head         one row: the log's size; incremented in the same transaction as each append, so
+                     sequence numbers are contiguous and several processes can share one log safely
+                     (PostgreSQL's row lock, SQLite's writer lock)
+  audit_events       seq, time, kind, the payload's SHA-256, the RFC 9162 leaf hash of those four, and
+                     the log key's Ed25519 signature of the leaf hash
+  audit_payloads     seq and the payload (JSON): deleting it at the end of retention keeps every leaf,
+                     signature and proof valid
+  audit_checkpoints  signed tree heads: size, root hash, time, signature
+
+An append returns only once its transaction has committed: an acknowledged event is never lost.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from audit.merkle import leaf_hash, root
+
+metadata = sa.MetaData()
+head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+)
+events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False, index=True),
+    sa.Column("payload_sha256", sa.String(64), nullable=False),
+    sa.Column("leaf_hash", sa.String(64), nullable=False),
+    sa.Column("signature", sa.String(100), nullable=False),
+)
+payloads = sa.Table(
+    "audit_payloads",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("body", sa.Text, nullable=False),
+)
+checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column("tree_size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("root_hash", sa.String(64), nullable=False),
+    sa.Column("at", sa.String(32), nullable=False),
+    sa.Column("signature", sa.String(100), nullable=False),
+)
+
+
+class AuditUnavailableError(Exception):
+    """The audit log cannot be written: whatever needed the event must not happen."""
+
+
+def canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def leaf_data(seq: int, at: str, kind: str, payload_sha256: str) -> bytes:
+    """What a leaf commits to: the event's header and its payload's digest (not the payload itself)."""
+    return canonical({"seq": seq, "at": at, "kind": kind, "payload_sha256": payload_sha256})
+
+
+def checkpoint_data(tree_size: int, root_hash: str, at: str) -> bytes:
+    return canonical({"tree_size": tree_size, "root_hash": root_hash, "at": at})
+
+
+def engine_for(url: str) -> sa.Engine:
+    """An engine for the log; SQLite in WAL mode with full fsync on commit (durable on acknowledgement)."""
+    engine = sa.create_engine(url)
+    if engine.dialect.name == "sqlite":
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(connection: Any, _: Any) -> None:
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+
+    return engine
+
+
+def create_tables(engine: sa.Engine) -> None:
+    metadata.create_all(engine)
+    with engine.begin() as conn:
+        if conn.execute(sa.select(head.c.size).where(head.c.id == 1)).first() is None:
+            conn.execute(head.insert().values(id=1, size=0))
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    tree_size: int
+    root_hash: str
+    at: str
+    signature: str
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+class AuditLog:
+    """Appends events and signs checkpoints. Thread-safe; appends block until durable."""
+
+    def __init__(self, url: str, signer: Ed25519PrivateKey, *, checkpoint_every: int = 100) -> None:
+        try:
+            self.engine = engine_for(url)
+            create_tables(self.engine)
+        except sa.exc.SQLAlchemyError as error:
+            raise AuditUnavailableError(
+                f"the audit log at {_safe(url)} cannot be opened: {type(error).__name__}"
+            ) from None
+        self._signer = signer
+        self._every = checkpoint_every
+        self._lock = threading.Lock()
+        self._since_checkpoint = 0
+
+    def append(self, kind: str, payload: dict[str, Any]) -> int:
+        """Writes one event and returns its sequence number once committed.
+
+        Raises:
+            AuditUnavailableError: the event could not be made durable.
+        """
+        body = canonical(payload).decode()
+        digest = hashlib.sha256(body.encode()).hexdigest()
+        at = _now()
+        try:
+            with self.engine.begin() as conn:
+                seq = conn.execute(
+                    head.update().where(head.c.id == 1).values(size=head.c.size + 1).returning(head.c.size)
+                ).scalar_one()
+                leaf = leaf_hash(leaf_data(seq, at, kind, digest))
+                conn.execute(
+                    events.insert().values(
+                        seq=seq,
+                        at=at,
+                        kind=kind,
+                        payload_sha256=digest,
+                        leaf_hash=leaf.hex(),
+                        signature=base64.b64encode(self._signer.sign(leaf)).decode(),
+                    )
+                )
+                conn.execute(payloads.insert().values(seq=seq, body=body))
+        except sa.exc.SQLAlchemyError as error:
+            raise AuditUnavailableError(f"the audit log cannot be written: {type(error).__name__}") from None
+        with self._lock:
+            self._since_checkpoint += 1
+            due = self._since_checkpoint >= self._every
+        if due:
+            self.checkpoint()
+        return int(seq)
+
+    def checkpoint(self) -> Checkpoint | None:
+        """Signs the current tree head, if events were added since the last one."""
+        with self._lock:
+            self._since_checkpoint = 0
+        try:
+            with self.engine.begin() as conn:
+                last = conn.execute(sa.select(sa.func.max(checkpoints.c.tree_size))).scalar() or 0
+                leaves = [
+                    bytes.fromhex(h)
+                    for h in conn.execute(sa.select(events.c.leaf_hash).order_by(events.c.seq)).scalars()
+                ]
+                if len(leaves) <= last:
+                    return None
+                size, at = len(leaves), _now()
+                root_hash = root(leaves).hex()
+                signature = base64.b64encode(self._signer.sign(checkpoint_data(size, root_hash, at))).decode()
+                conn.execute(
+                    checkpoints.insert().values(
+                        tree_size=size, root_hash=root_hash, at=at, signature=signature
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return None  # another process signed this size first
+        except sa.exc.SQLAlchemyError as error:
+            raise AuditUnavailableError(
+                f"the audit checkpoint cannot be written: {type(error).__name__}"
+            ) from None
+        return Checkpoint(size, root_hash, at, signature)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _safe(url: str) -> str:
+    """A database URL without its password, for messages."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "(an invalid URL)"

@@ -1,0 +1,125 @@
+"""Verifying an audit log: every event's leaf and signature, every payload still held, every checkpoint's
+signature and root, and consistency between checkpoints. Names the first bad sequence number.
+
+Works on rows from the database or from an export bundle alike.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from audit.merkle import consistency_proof, leaf_hash, root, verify_consistency
+from audit.store import checkpoint_data, checkpoints, engine_for, events, leaf_data, payloads
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int | None
+    what: str
+
+    def __str__(self) -> str:
+        return f"event {self.seq}: {self.what}" if self.seq is not None else self.what
+
+
+@dataclass
+class Verification:
+    size: int = 0
+    checkpoints: int = 0
+    payloads_removed: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad_seq(self) -> int | None:
+        seqs = [p.seq for p in self.problems if p.seq is not None]
+        return min(seqs) if seqs else None
+
+
+def _signed(key: Ed25519PublicKey, signature: str, data: bytes) -> bool:
+    try:
+        key.verify(base64.b64decode(signature), data)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def verify_rows(
+    event_rows: Iterable[Mapping[str, Any]],
+    bodies: Mapping[int, str],
+    checkpoint_rows: Iterable[Mapping[str, Any]],
+    key: Ed25519PublicKey,
+) -> Verification:
+    """Verifies a log given as rows (ordered by seq) and the payloads still held."""
+    result = Verification()
+    leaves: list[bytes] = []
+    expected = 1
+    for row in event_rows:
+        seq = int(row["seq"])
+        if seq != expected:
+            what = "is missing (deleted)" if seq > expected else "is out of order"
+            result.problems.append(Problem(expected, what))
+        expected = max(expected, seq) + 1
+        leaf = leaf_hash(leaf_data(seq, row["at"], row["kind"], row["payload_sha256"]))
+        leaves.append(leaf)
+        if leaf.hex() != row["leaf_hash"] or not _signed(key, row["signature"], leaf):
+            result.problems.append(Problem(seq, "was altered: its leaf does not match its signature"))
+        body = bodies.get(seq)
+        if body is None:
+            result.payloads_removed += 1
+        elif hashlib.sha256(body.encode()).hexdigest() != row["payload_sha256"]:
+            result.problems.append(Problem(seq, "has an altered payload"))
+    result.size = len(leaves)
+    previous: tuple[int, str] | None = None
+    for cp in sorted(checkpoint_rows, key=lambda r: int(r["tree_size"])):
+        size, root_hash = int(cp["tree_size"]), str(cp["root_hash"])
+        result.checkpoints += 1
+        if not _signed(key, cp["signature"], checkpoint_data(size, root_hash, cp["at"])):
+            result.problems.append(Problem(None, f"checkpoint at size {size} is not signed by the log's key"))
+            continue
+        if size > len(leaves):
+            result.problems.append(
+                Problem(
+                    len(leaves) + 1, f"is missing: the log was truncated (a checkpoint covers {size} events)"
+                )
+            )
+            continue
+        if root(leaves[:size]).hex() != root_hash:
+            first = (previous[0] if previous else 0) + 1
+            result.problems.append(
+                Problem(first, f"to {size}: the events do not match the checkpoint at size {size}")
+            )
+            continue
+        if previous is not None:
+            proof = consistency_proof(previous[0], leaves[:size])
+            if not verify_consistency(
+                previous[0], size, bytes.fromhex(previous[1]), bytes.fromhex(root_hash), proof
+            ):
+                result.problems.append(
+                    Problem(None, f"checkpoints {previous[0]} and {size} are inconsistent")
+                )
+        previous = (size, root_hash)
+    return result
+
+
+def verify_log(url: str, key: Ed25519PublicKey) -> Verification:
+    """Verifies the log in a database."""
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            event_rows = [dict(r._mapping) for r in conn.execute(sa.select(events).order_by(events.c.seq))]
+            bodies = {int(r.seq): r.body for r in conn.execute(sa.select(payloads))}
+            checkpoint_rows = [dict(r._mapping) for r in conn.execute(sa.select(checkpoints))]
+    finally:
+        engine.dispose()
+    return verify_rows(event_rows, bodies, checkpoint_rows, key)
