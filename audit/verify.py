@@ -123,3 +123,23 @@ def verify_log(url: str, key: Ed25519PublicKey) -> Verification:
     finally:
         engine.dispose()
     return verify_rows(event_rows, bodies, checkpoint_rows, key)
+
+
+def verify_bundle(bundle: dict[str, Any]) -> Verification:
+    """Verifies an export bundle offline, with the public key it carries, including its inclusion proofs."""
+    from audit.merkle import verify_inclusion
+
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(bundle["public_key_ed25519"]))
+    bodies = {int(seq): body for seq, body in bundle["payloads"].items()}
+    result = verify_rows(bundle["events"], bodies, bundle["checkpoints"], key)
+    expected = bundle.get("root_at_latest_checkpoint", "")
+    by_seq = {int(r["seq"]): r for r in bundle["events"]}
+    for item in bundle.get("inclusion_proofs", []):
+        row = by_seq.get(int(item["seq"]))
+        leaf = leaf_hash(leaf_data(row["seq"], row["at"], row["kind"], row["payload_sha256"])) if row else b""
+        proof = [bytes.fromhex(h) for h in item["proof"]]
+        if not verify_inclusion(
+            int(item["seq"]) - 1, int(item["tree_size"]), leaf, proof, bytes.fromhex(expected)
+        ):
+            result.problems.append(Problem(int(item["seq"]), "is not included in the latest checkpoint"))
+    return result

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from lateral import __version__
+from lateral.audit_cli import audit
 from lateral.config import ConfigError
 from lateral.console import err_console, fail, load
 from lateral.dsa_cli import dsa
@@ -101,6 +102,7 @@ def main(ctx: click.Context, log_level: str | None) -> None:
 main.add_command(synth)
 main.add_command(dsa)
 main.add_command(pki)
+main.add_command(audit)
 
 
 def _server_logging() -> None:
