@@ -85,7 +85,9 @@ def verify_rows(
         size, root_hash = int(cp["tree_size"]), str(cp["root_hash"])
         result.checkpoints += 1
         if not _signed(key, cp["signature"], checkpoint_data(size, root_hash, cp["at"])):
-            result.problems.append(Problem(None, f"checkpoint at size {size} is not signed by the log's key"))
+            result.problems.append(
+                Problem(size, f"ends a checkpoint (size {size}) not signed by the log's key: it was replaced")
+            )
             continue
         if size > len(leaves):
             result.problems.append(
@@ -96,8 +98,12 @@ def verify_rows(
             continue
         if root(leaves[:size]).hex() != root_hash:
             first = (previous[0] if previous else 0) + 1
+            # Name the range only when no event in it was already named (the signatures are more precise).
+            named = any(p.seq is not None and first <= p.seq <= size for p in result.problems)
             result.problems.append(
-                Problem(first, f"to {size}: the events do not match the checkpoint at size {size}")
+                Problem(
+                    None if named else first, f"the events to {size} do not match the checkpoint at {size}"
+                )
             )
             continue
         if previous is not None:
