@@ -179,3 +179,26 @@ def report_command(config_path: Path, reader: str, since: str, until: str) -> No
 
     url, _ = _reading(config_path, reader, "report", {"since": since, "until": until})
     click.echo(json.dumps(report(read_events(url, Filters(since=since, until=until))), indent=2))
+
+
+@audit.command("reconcile")
+@click.option("--broker", "broker_url", required=True, help="The broker's log URL.")
+@click.option("--agency", "agencies", multiple=True, required=True, help="AGENCY=URL of its log; repeat.")
+def reconcile_command(broker_url: str, agencies: tuple[str, ...]) -> None:
+    """Match the broker's log with each agency's by check id. Exit 1 when one side has what the other lacks
+    (a check an agency answered that the broker never recorded is the worrying kind)."""
+    from audit.reconcile import reconcile
+
+    urls = {}
+    for item in agencies:
+        agency, _, url = item.partition("=")
+        if not url:
+            fail(f"--agency {item!r}: give AGENCY=URL", 2)
+        urls[agency] = url
+    result = reconcile(broker_url, urls)
+    for agency, check in result.missing_at_agency:
+        click.echo(f"asked by the broker, not recorded by {agency}: check {check}")
+    for agency, check in result.unknown_to_broker:
+        click.echo(f"recorded by {agency}, unknown to the broker: check {check}")
+    click.echo(f"{result.checks} agency answers reconciled: " + ("all match" if result.ok else "MISMATCHES"))
+    sys.exit(0 if result.ok else 1)

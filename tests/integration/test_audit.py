@@ -182,3 +182,30 @@ def test_several_writers_share_one_postgresql_log(postgres: str) -> None:
     with engine.connect() as conn:
         assert sorted(conn.execute(sa.select(payloads.c.seq)).scalars()) == list(range(1, 61))
     engine.dispose()
+
+
+async def test_reconcile_matches_broker_and_agency_logs_by_check_id(
+    federation: Federation, prepared: Prepared
+) -> None:
+    from click.testing import CliRunner
+
+    from lateral.cli import main
+
+    async with federation.channel(DEMO_CALLER) as channel:
+        await broker_pb2_grpc.LateralCheckStub(channel).Check(prepared.examples.unknown.request(), timeout=5)
+    await federation.stop()
+    agencies = [f"{a}={prepared.audit[a].url}" for a in ("police", "fire", "nhs", "socialcare")]
+    args = ["audit", "reconcile", "--broker", prepared.audit["broker"].url]
+    for agency in agencies:
+        args += ["--agency", agency]
+    clean = CliRunner().invoke(main, args)
+    assert clean.exit_code == 0, clean.output
+    assert clean.output.strip().endswith("agency answers reconciled: all match")
+    # A disclosure the broker never asked for (say, someone calling the adapter with a stolen broker key):
+    fire = prepared.audit["fire"]
+    log = AuditLog(fire.url, load_keys(fire).signer)
+    log.append("disclosure", {"check_id": "f" * 32, "outcome": "KNOWN"})
+    log.close()
+    dirty = CliRunner().invoke(main, args)
+    assert dirty.exit_code == 1
+    assert f"recorded by fire, unknown to the broker: check {'f' * 32}" in dirty.output.splitlines()
