@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 BATCH = 10_000
 _NONE = type(None)
+_EMPTY_FOR_NULL: dict[object, str] = {None: ""}
 _K = TypeVar("_K", bound=Hashable)
 _V = TypeVar("_V")
 
@@ -70,7 +71,9 @@ def transpose(rows: Sequence[Sequence[object]], width: int) -> list[list[object]
 def texts(column: Sequence[object]) -> list[str]:
     """text() of every value of a column."""
     kinds = set(map(type, column))
-    if kinds == {str}:
+    if kinds <= {str, _NONE}:
+        if _NONE in kinds:  # NULL as "", in C: {None: ""}.get(value, value)
+            column = list(map(_EMPTY_FOR_NULL.get, column, column))
         return list(map(str.strip, column))  # type: ignore[arg-type]
     if kinds == {int}:
         return list(map(str, column))
