@@ -163,7 +163,6 @@ class IndexBuilder:
         self._given_by_text: dict[str, _Given] = {}
         self._given_by_tokens: dict[tuple[str, ...], _Given] = {}
         self._family_by_name: dict[str, _Family] = {}
-        self._names_hash: dict[tuple[str, str], int] = {}
         self._postcode_by_text: dict[str, tuple[str, int]] = {}
         self._dob_keys: dict[dt.date | None, int] = {None: 0}
 
@@ -218,8 +217,10 @@ class IndexBuilder:
         self.uprn.extend(map(_uprn, people.uprn) if any(people.uprn) else repeat(0, n))
         self.nhs.extend(map(_nhs, people.nhs_number) if any(people.nhs_number) else repeat(0, n))
         self.restricted.extend(people.restricted)
+        # Memoised for this batch only: a build holds hundreds of thousands of pairs, and value_hash
+        # remembers them already (a memo for the whole build cost 40 MB at a million records).
         pairs = list(zip(map(_SOUND, family), map(_FIRST_SOUND, given), strict=True))
-        self._names_h.extend(looked_up(self._names_hash, pairs, _names_hash))
+        self._names_h.extend(looked_up({}, pairs, _names_hash))
         self._family_h.extend(map(_SOUND_HASH, family))
         self._formal_h.extend(map(_FORMAL_HASH, given))
         self._postcode_h.extend(map(_POSTCODE_HASH, postcode))
@@ -278,11 +279,7 @@ class IndexBuilder:
         self.uprn.append(_uprn(uprn))
         self.nhs.append(_nhs(nhs_number))
         self.restricted.append(restricted)
-        pair = (family.sound, given.first_sound)
-        names_h = self._names_hash.get(pair)
-        if names_h is None:
-            names_h = self._names_hash[pair] = _names_hash(pair)
-        self._names_h.append(names_h)
+        self._names_h.append(_names_hash((family.sound, given.first_sound)))
         self._family_h.append(family.sound_hash)
         self._formal_h.append(given.formal_hash)
         self._postcode_h.append(postcode[1])
@@ -427,6 +424,14 @@ class IndexBuilder:
         return blocks
 
     def finish(self) -> MatchIndex:
+        # The memos have done their work; freed before the key arrays are built, where memory peaks.
+        for memo in (
+            self._given_by_text,
+            self._given_by_tokens,
+            self._family_by_name,
+            self._postcode_by_text,
+        ):
+            memo.clear()
         n = len(self.keys)
         blocks = self._blocks(n)
         rows_a, dates_a, cats_a, restricted_a, contacts_a = self._events
