@@ -25,12 +25,15 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from bench.record import record
+from bench.chart import latency_chart
+from bench.record import DOC, record
 
 AGENCY = "police"
 
 
 COVERAGE = 0.75
+# Written next to docs/benchmarks.md by a recorded run, and shown in its matching section.
+CHART = DOC.parent / "matching-latency.svg"
 
 
 def _prepare(records: int, folder: Path, queries: int) -> None:
@@ -99,6 +102,8 @@ def _baseline(index: Any, rows: list[dict[str, str]], truth: dict[str, dict[str,
     """rapidfuzz alone: the best whole-string score over every record, KNOWN at 95 or above."""
     from rapidfuzz import fuzz, process
 
+    if not rows:  # --baseline-queries 0: not worth a million-string table
+        return {"queries": 0, "precision": 0.0, "recall": 0.0, "f1": 0.0, "p50_ms": 0.0}
     table = [
         f"{' '.join(g)} {f} {d}"
         for g, f, d in zip(index.given, index.family, index.dob.tolist(), strict=True)
@@ -193,6 +198,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=4000)
     parser.add_argument("--baseline-queries", type=int, default=200)
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--chart", type=Path, help=f"write the latency chart here (a recorded run writes {CHART.name})"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -224,11 +232,18 @@ def main() -> None:
         results[size] = child
     body = _report(results, args)
     print(body)
+    latencies = {
+        r["records"]: (_percentile(r["latencies"], 0.5), _percentile(r["latencies"], 0.99))
+        for r in results.values()
+    }
+    if args.chart:
+        latency_chart(latencies, args.chart)
     if not args.no_record:
+        latency_chart(latencies, CHART)
         record(
             "matching",
             "python -m bench.matching " + " ".join(f"--sizes {' '.join(map(str, args.sizes))}".split()),
-            body,
+            body + f"\n\n![p50 and p99 match latency against records in the index]({CHART.name})",
         )
 
 

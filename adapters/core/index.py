@@ -7,11 +7,9 @@ and each blocking key costs 12 bytes a record (hash and row) instead of a Python
 from __future__ import annotations
 
 import datetime as dt
-import sys
 import zlib
-from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -20,18 +18,10 @@ import numpy.typing as npt
 
 from adapters.core.normalise import (
     address_key,
-    date_key,
-    family_key,
     formal_names,
-    gender_key,
-    given_tokens,
-    name_tokens,
-    nhs_key,
-    number_key,
     phonetic,
-    postcode_key,
 )
-from adapters.core.source import Contact, SourceAlias, SourceEvent, SourcePerson, SourceSnapshot
+from adapters.core.source import Contact, SourceSnapshot
 
 # Blocking keys: any single recording error leaves at least one of them intact for the true record.
 BLOCKS = ("nhs", "uprn", "family_year", "family_monthday", "given_dob", "postcode_dob", "names")
@@ -79,7 +69,7 @@ def block_key(kind: str, text: str, number: int) -> int:
     return _mix(_mix(_KIND[kind], value_hash(text)), number)
 
 
-def _block_keys(
+def block_keys(
     kind: str, texts: npt.NDArray[np.uint64], numbers: npt.NDArray[np.uint64]
 ) -> npt.NDArray[np.uint64]:
     kinds = np.full(len(texts), _KIND[kind], dtype=np.uint64)
@@ -183,6 +173,8 @@ class MatchIndex:
     @classmethod
     def build(cls, snapshot: SourceSnapshot) -> MatchIndex:
         """Builds an index from an in-memory snapshot (tests; the adapter streams from its database)."""
+        from adapters.core.builder import IndexBuilder  # builder.py builds on this module
+
         builder = IndexBuilder()
         for person in snapshot.people:
             builder.add_person(person)
@@ -195,238 +187,9 @@ class MatchIndex:
         return builder.finish()
 
 
-def _intern(value: str) -> str:
-    return sys.intern(value)
-
-
 def short_hash(value: str) -> int:
     """32 bits of a value, 0 for none: enough to rank candidates, never to decide."""
     return zlib.crc32(value.encode()) if value else 0
-
-
-def _hashes(values: Iterable[str]) -> npt.NDArray[np.uint32]:
-    return np.fromiter((short_hash(v) for v in values), dtype=np.uint32)
-
-
-class IndexBuilder:
-    """Receives source rows one by one (as the database yields them) and builds the index."""
-
-    def __init__(self, progress: Callable[[str, int], None] = lambda stage, n: None) -> None:
-        self._progress = progress
-        self.keys: list[str] = []
-        self.rows: dict[str, int] = {}
-        self.given: list[tuple[str, ...]] = []
-        self.family: list[str] = []
-        self.family_parts: list[tuple[str, ...]] = []
-        self.dob = array("i")
-        self.gender = array("b")
-        self.postcode: list[str] = []
-        self.address: list[str] = []
-        self.uprn = array("q")
-        self.nhs = array("q")
-        self.restricted = bytearray()
-        self.aliases: dict[int, list[tuple[tuple[str, ...], str]]] = {}
-        # Per record, the value hashes the keys are built from at the end (see block_key).
-        self._names_h, self._family_h, self._formal_h, self._postcode_h = (
-            array("Q"),
-            array("Q"),
-            array("Q"),
-            array("Q"),
-        )
-        # Keys that do not fit the columns (further formal names, aliases), computed one by one.
-        self._extra_keys: dict[str, array[int]] = {k: array("Q") for k in BLOCKS}
-        self._extra_rows: dict[str, array[int]] = {k: array("i") for k in BLOCKS}
-        self._events: tuple[array[int], array[int], array[int], bytearray, array[int]] = (
-            array("i"),
-            array("i"),
-            array("h"),
-            bytearray(),
-            array("i"),
-        )
-        self._categories: dict[str, int] = {}
-        self._contacts: dict[Contact, int] = {}
-        self._watermarks: dict[str, object] = {}
-        self.skipped: Counter[str] = Counter()
-
-    def _add_extra(self, row: int, blocks: Iterable[tuple[str, str, int]]) -> None:
-        for kind, text, number in blocks:
-            self._extra_keys[kind].append(block_key(kind, text, number))
-            self._extra_rows[kind].append(row)
-
-    def add_person(self, person: SourcePerson) -> None:
-        if person.record_key in self.rows:
-            self.skipped["a second row for one record key (the first is kept)"] += 1
-            return
-        row = len(self.keys)
-        key = person.record_key
-        self.rows[key] = row
-        self.keys.append(key)
-        given = given_tokens(person.given_names)
-        family = family_key(person.family_name)
-        dob = date_key(person.date_of_birth)
-        postcode = _intern(postcode_key(person.postcode))
-        nhs = nhs_key(person.nhs_number)
-        self.given.append(given)
-        self.family.append(family)
-        self.family_parts.append(name_tokens(person.family_name))
-        self.dob.append(dob)
-        self.gender.append(gender_key(person.gender))
-        self.postcode.append(postcode)
-        # Normalised only when a candidate is scored: most records never are.
-        self.address.append(_intern(person.address))
-        self.uprn.append(number_key(person.uprn))
-        self.nhs.append(number_key(nhs))
-        self.restricted.append(person.restricted)
-        family_sound = phonetic(family)
-        first = given[0] if given else ""
-        formals = formal_names(first) if first else ()
-        self._names_h.append(value_hash(f"{family_sound}|{phonetic(first)}") if family_sound else 0)
-        self._family_h.append(value_hash(family_sound))
-        self._formal_h.append(value_hash(formals[0]) if formals else 0)
-        self._postcode_h.append(value_hash(postcode) if " " in postcode else 0)
-        if dob and len(formals) > 1:
-            self._add_extra(row, (("given_dob", formal, dob) for formal in formals[1:]))
-        if row % 50_000 == 49_999:
-            self._progress("people", 50_000)
-
-    def add_alias(self, alias: SourceAlias) -> None:
-        row = self.rows.get(alias.record_key)
-        if row is None:
-            self.skipped["alias of an unknown record key"] += 1
-            return
-        given = given_tokens(alias.given_names)
-        family = family_key(alias.family_name)
-        self.aliases.setdefault(row, []).append((given, family))
-        self._add_extra(row, name_blocks(given, family, self.dob[row]))
-
-    def add_event(self, event: SourceEvent) -> None:
-        row = self.rows.get(event.record_key)
-        if row is None:
-            self.skipped["activity of an unknown record key"] += 1
-            return
-        rows, dates, categories, restricted, contacts = self._events
-        rows.append(row)
-        dates.append(event.activity_date.toordinal())
-        categories.append(self._categories.setdefault(event.category, len(self._categories)))
-        restricted.append(event.restricted)
-        contacts.append(
-            -1 if event.contact is None else self._contacts.setdefault(event.contact, len(self._contacts))
-        )
-        if len(rows) % 100_000 == 0:
-            self._progress("activity", 100_000)
-
-    def note_watermark(self, value: object, mapping: str = "people") -> None:
-        """Keeps the highest change watermark per mapping, compared in its own type (an id as a number)."""
-        if value is None or value == "":
-            return
-        current = self._watermarks.get(mapping)
-        try:
-            newer = current is None or value > current  # type: ignore[operator]
-        except TypeError:
-            newer = str(value) > str(current)
-        if newer:
-            self._watermarks[mapping] = value
-
-    def _blocks(self, n: int) -> dict[str, tuple[npt.NDArray[np.uint64], npt.NDArray[np.int32]]]:
-        """Every blocking key, column-wise, sorted by key for searchsorted."""
-
-        def column(values: array[int]) -> npt.NDArray[np.uint64]:
-            return np.frombuffer(values, dtype=np.uint64) if n else np.zeros(0, dtype=np.uint64)
-
-        dob = np.frombuffer(self.dob, dtype=np.int32).astype(np.uint64) if n else np.zeros(0, dtype=np.uint64)
-        names_h, family_h, formal_h, postcode_h = (
-            column(self._names_h),
-            column(self._family_h),
-            column(self._formal_h),
-            column(self._postcode_h),
-        )
-        nhs = np.frombuffer(self.nhs, dtype=np.int64).astype(np.uint64) if n else np.zeros(0, dtype=np.uint64)
-        uprn = (
-            np.frombuffer(self.uprn, dtype=np.int64).astype(np.uint64) if n else np.zeros(0, dtype=np.uint64)
-        )
-        zero = np.zeros(n, dtype=np.uint64)
-        has_dob = dob != 0
-        parts = {
-            "names": (names_h != 0, names_h, zero),
-            "family_year": ((family_h != 0) & has_dob, family_h, dob // np.uint64(10_000)),
-            "family_monthday": ((family_h != 0) & has_dob, family_h, dob % np.uint64(10_000)),
-            "given_dob": ((formal_h != 0) & has_dob, formal_h, dob),
-            "postcode_dob": ((postcode_h != 0) & has_dob, postcode_h, dob),
-            "nhs": (nhs != 0, zero, nhs),
-            "uprn": (uprn != 0, zero, uprn),
-        }
-        rows = np.arange(n, dtype=np.int32)
-        blocks = {}
-        for kind, (mask, texts, numbers) in parts.items():
-            keys = np.concatenate(
-                [
-                    _block_keys(kind, texts[mask], numbers[mask]),
-                    np.frombuffer(self._extra_keys[kind], dtype=np.uint64)
-                    if self._extra_keys[kind]
-                    else np.zeros(0, dtype=np.uint64),
-                ]
-            )
-            owners = np.concatenate(
-                [
-                    rows[mask],
-                    np.frombuffer(self._extra_rows[kind], dtype=np.int32)
-                    if self._extra_rows[kind]
-                    else np.zeros(0, dtype=np.int32),
-                ]
-            )
-            order = np.argsort(keys, kind="stable")
-            blocks[kind] = (keys[order], owners[order])
-        return blocks
-
-    def finish(self) -> MatchIndex:
-        n = len(self.keys)
-        blocks = self._blocks(n)
-        rows_a, dates_a, cats_a, restricted_a, contacts_a = self._events
-        ev_rows = np.frombuffer(rows_a, dtype=np.int32) if rows_a else np.zeros(0, dtype=np.int32)
-        order = np.argsort(ev_rows, kind="stable")
-        offsets = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(ev_rows, minlength=n), out=offsets[1:])
-
-        def column(values: array[int] | bytearray, dtype: type) -> npt.NDArray:  # type: ignore[type-arg]
-            return (
-                np.frombuffer(values, dtype=dtype)[order].copy() if len(values) else np.zeros(0, dtype=dtype)
-            )
-
-        events = Events(
-            offsets=offsets,
-            dates=column(dates_a, np.int32),
-            categories=column(cats_a, np.int16),
-            restricted=column(restricted_a, np.bool_),
-            contacts=column(contacts_a, np.int32),
-            category_names=list(self._categories),
-            contact_table=list(self._contacts),
-        )
-        return MatchIndex(
-            keys=self.keys,
-            given=self.given,
-            family=self.family,
-            family_parts=self.family_parts,
-            dob=np.frombuffer(self.dob, dtype=np.int32).copy() if n else np.zeros(0, dtype=np.int32),
-            gender=np.frombuffer(self.gender, dtype=np.int8).copy() if n else np.zeros(0, dtype=np.int8),
-            postcode=self.postcode,
-            address=self.address,
-            uprn=np.frombuffer(self.uprn, dtype=np.int64).copy() if n else np.zeros(0, dtype=np.int64),
-            nhs=np.frombuffer(self.nhs, dtype=np.int64).copy() if n else np.zeros(0, dtype=np.int64),
-            restricted=np.frombuffer(bytes(self.restricted), dtype=np.bool_).copy(),
-            family_hash=_hashes(self.family),
-            given_hash=_hashes(g[0] if g else "" for g in self.given),
-            postcode_hash=_hashes(self.postcode),
-            aliases=self.aliases,
-            events=events,
-            blocks=blocks,
-            family_counts=Counter(self.family),
-            given_counts=Counter(g[0] for g in self.given if g),
-            postcode_counts=Counter(p for p in self.postcode if p),
-            row_of=self.rows,
-            deleted=np.zeros(n, dtype=np.bool_),
-            watermarks=dict(self._watermarks),
-            skipped=self.skipped,
-        )
 
 
 def merge(base: MatchIndex, delta: MatchIndex, changed: Iterable[str]) -> MatchIndex:

@@ -15,8 +15,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from adapters.core.builder import IndexBuilder
 from adapters.core.config import AdapterConfig
-from adapters.core.index import IndexBuilder, MatchIndex, merge
+from adapters.core.index import MatchIndex, merge
 from adapters.core.source import read_changes, read_source
 from lateral.config import ConfigError
 

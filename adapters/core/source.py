@@ -2,6 +2,10 @@
 
 Rows that cannot be used (no key, no family name, an unreadable date) are skipped and counted; the counts,
 never the values, are logged.
+
+Rows are read in batches. A sink that takes whole batches (the index builder, a BatchSink) gets each batch
+as columns (columns.py), the fast way; other sinks, and any batch with a row to skip, get a SourcePerson or
+SourceEvent per row.
 """
 
 from __future__ import annotations
@@ -10,12 +14,23 @@ import datetime as dt
 import logging
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from itertools import islice
+from typing import Any, Protocol, runtime_checkable
 
 import sqlalchemy as sa
 
+from adapters.core.columns import (
+    BATCH,
+    EventColumns,
+    PeopleColumns,
+    converted,
+    flags,
+    text,
+    texts,
+    transpose,
+)
 from adapters.core.config import AdapterConfig, TableMapping
 from lateral.config import ConfigError
 
@@ -69,6 +84,16 @@ class Sink(Protocol):
     def add_alias(self, alias: SourceAlias) -> None: ...
     def add_event(self, event: SourceEvent) -> None: ...
     def note_watermark(self, value: object, mapping: str) -> None: ...
+
+
+@runtime_checkable
+class BatchSink(Sink, Protocol):
+    """A sink that takes a batch of rows at once, as columns (see columns.py); note_watermarks is
+    note_watermark for each value in turn."""
+
+    def add_people(self, people: PeopleColumns) -> None: ...
+    def add_events(self, events: EventColumns) -> None: ...
+    def note_watermarks(self, values: list[object], mapping: str) -> None: ...
 
 
 @dataclass
@@ -129,10 +154,16 @@ def _statement(mapping: TableMapping, only: Only | None = None) -> sa.Executable
 
 
 Column = Callable[[Sequence[object]], object]
+Batch = list[Sequence[object]]
 
 
 def _none(row: Sequence[object]) -> object:
     return None
+
+
+def _getter(positions: dict[str, int], name: str) -> Column:
+    """A row's value of a canonical column; None when the mapping has no such column."""
+    return operator.itemgetter(positions[name]) if name in positions else _none
 
 
 def _rows(
@@ -141,11 +172,11 @@ def _rows(
     where: str,
     required: tuple[str, ...],
     only: Only | None = None,
-) -> tuple[Callable[[str], Column], Iterator[Sequence[object]]]:
-    """Runs a mapping and returns a column accessor (by canonical name; absent columns read as None) and the
-    rows as plain tuples, streamed in batches (named access per row costs more than the rest of the read)."""
+) -> tuple[dict[str, int], Iterator[Batch]]:
+    """Runs a mapping and returns the position of each canonical column in its rows, and the rows in batches
+    (streamed: never all held at once)."""
     try:
-        result = conn.execution_options(yield_per=10_000).execute(_statement(mapping, only))
+        result = conn.execution_options(yield_per=BATCH).execute(_statement(mapping, only))
     except sa.exc.DataError:
         # A conversion error's message can quote a value from a row: say where, never what.
         raise ConfigError(
@@ -161,16 +192,8 @@ def _rows(
         result.close()
         raise ConfigError(f"{where}: the result has no column(s) {missing}; name them with AS in the query")
 
-    def column(name: str) -> Column:
-        return operator.itemgetter(positions[name]) if name in positions else _none
-
-    return column, iter(result)
-
-
-def _text(value: object) -> str:
-    if type(value) is str:  # the common case, without the str() call
-        return value.strip()
-    return "" if value is None else str(value).strip()
+    rows = iter(result)
+    return positions, iter(lambda: list(map(tuple, islice(rows, BATCH))), [])
 
 
 def parse_date(value: object) -> dt.date | None:
@@ -201,116 +224,274 @@ class _Reader:
     def _flag(self, value: object) -> bool:
         if isinstance(value, bool | int):
             return bool(value)
-        return _text(value).upper() in self._restricted_values
+        return text(value).upper() in self._restricted_values
 
     def read_people(self, conn: sa.Connection, only: Only | None = None) -> None:
-        genders = self.config.mapping.gender
-        col, rows = _rows(
+        positions, batches = _rows(
             conn,
             self.config.mapping.people,
             f"{self.config.origin}: mapping.people",
             ("record_key", "given_names", "family_name"),
             only,
         )
+        by_row = self._people_by_row(positions)
+        by_column = self._people_by_column(positions, self.sink) if isinstance(self.sink, BatchSink) else None
+        for batch in batches:
+            if by_column is None or not by_column(batch):
+                by_row(batch)
+
+    def _people_by_row(self, positions: dict[str, int]) -> Callable[[Iterable[Sequence[object]]], None]:
+        genders = self.config.mapping.gender
         key_of, given_of, family_of, dob_of = (
-            col("record_key"),
-            col("given_names"),
-            col("family_name"),
-            col("date_of_birth"),
+            _getter(positions, "record_key"),
+            _getter(positions, "given_names"),
+            _getter(positions, "family_name"),
+            _getter(positions, "date_of_birth"),
         )
         gender_of, address_of, postcode_of, uprn_of = (
-            col("gender"),
-            col("address"),
-            col("postcode"),
-            col("uprn"),
+            _getter(positions, "gender"),
+            _getter(positions, "address"),
+            _getter(positions, "postcode"),
+            _getter(positions, "uprn"),
         )
-        nhs_of, restricted_of, mark_of = col("nhs_number"), col("restricted"), col("watermark")
+        nhs_of, restricted_of, mark_of = (
+            _getter(positions, "nhs_number"),
+            _getter(positions, "restricted"),
+            _getter(positions, "watermark"),
+        )
         sink, skipped = self.sink, self.sink.skipped
-        for row in rows:
-            key, family = _text(key_of(row)), _text(family_of(row))
-            if not key or not family:
-                skipped["person without key or family name"] += 1
-                continue
-            raw_dob = dob_of(row)
-            dob = parse_date(raw_dob)
-            if dob is None and raw_dob not in (None, ""):
-                skipped["unreadable date of birth (kept without it)"] += 1
-            sink.add_person(
-                SourcePerson(
-                    record_key=key,
-                    given_names=tuple(_text(given_of(row)).split()),
-                    family_name=family,
-                    date_of_birth=dob,
-                    gender=genders.get(_text(gender_of(row))),
-                    address=_text(address_of(row)),
-                    postcode=_text(postcode_of(row)),
-                    uprn=_text(uprn_of(row)),
-                    nhs_number=_text(nhs_of(row)),
-                    restricted=self._flag(restricted_of(row)),
+
+        def by_row(rows: Iterable[Sequence[object]]) -> None:
+            for row in rows:
+                key, family = text(key_of(row)), text(family_of(row))
+                if not key or not family:
+                    skipped["person without key or family name"] += 1
+                    continue
+                raw_dob = dob_of(row)
+                dob = parse_date(raw_dob)
+                if dob is None and raw_dob not in (None, ""):
+                    skipped["unreadable date of birth (kept without it)"] += 1
+                sink.add_person(
+                    SourcePerson(
+                        record_key=key,
+                        given_names=tuple(text(given_of(row)).split()),
+                        family_name=family,
+                        date_of_birth=dob,
+                        gender=genders.get(text(gender_of(row))),
+                        address=text(address_of(row)),
+                        postcode=text(postcode_of(row)),
+                        uprn=text(uprn_of(row)),
+                        nhs_number=text(nhs_of(row)),
+                        restricted=self._flag(restricted_of(row)),
+                    )
+                )
+                sink.note_watermark(mark_of(row), "people")
+
+        return by_row
+
+    def _people_by_column(self, positions: dict[str, int], sink: BatchSink) -> Callable[[Batch], bool]:
+        """Hands a batch to the sink as columns and returns True, or returns False (having done nothing)
+        when a row of it is to be skipped or counted."""
+        genders = self.config.mapping.gender
+
+        def gender(value: object) -> str | None:
+            return genders.get(text(value))
+
+        dates: dict[object, dt.date | None] = {}
+        gender_memo: dict[object, str | None] = {}
+        flag_memo: dict[object, bool] = {}
+        width = len(positions)
+
+        def by_column(batch: Batch) -> bool:
+            n, columns = len(batch), transpose(batch, width)
+
+            def column(name: str) -> Sequence[object] | None:
+                return columns[positions[name]] if name in positions else None
+
+            def astext(name: str) -> list[str]:
+                values = column(name)
+                return [""] * n if values is None else texts(values)
+
+            keys, families = astext("record_key"), astext("family_name")
+            if not all(keys) or not all(families):
+                return False
+            raw_dob, raw_gender, raw_restricted = (
+                column("date_of_birth"),
+                column("gender"),
+                column("restricted"),
+            )
+            if raw_dob is None:
+                dob: list[dt.date | None] = [None] * n
+            else:
+                dob = converted(raw_dob, parse_date, dates)
+                # Every empty value reads as None; any other None is an unreadable date, to be counted.
+                if dob.count(None) != raw_dob.count(None) + raw_dob.count(""):
+                    return False
+            sink.add_people(
+                PeopleColumns(
+                    keys,
+                    astext("given_names"),
+                    families,
+                    dob,
+                    [gender(None)] * n if raw_gender is None else converted(raw_gender, gender, gender_memo),
+                    astext("address"),
+                    astext("postcode"),
+                    astext("uprn"),
+                    astext("nhs_number"),
+                    [self._flag(None)] * n
+                    if raw_restricted is None
+                    else flags(raw_restricted, self._flag, flag_memo),
                 )
             )
-            sink.note_watermark(mark_of(row), "people")
+            marks = column("watermark")
+            if marks is not None:
+                sink.note_watermarks(list(marks), "people")
+            return True
+
+        return by_column
 
     def read_aliases(self, conn: sa.Connection, only: Only | None = None) -> None:
         mapping = self.config.mapping.aliases
         if mapping is None:
             return
-        col, rows = _rows(
+        positions, batches = _rows(
             conn,
             mapping,
             f"{self.config.origin}: mapping.aliases",
             ("record_key", "given_names", "family_name"),
             only,
         )
-        key_of, given_of, family_of = col("record_key"), col("given_names"), col("family_name")
-        for row in rows:
-            key, family = _text(key_of(row)), _text(family_of(row))
-            if key and family:
-                self.sink.add_alias(SourceAlias(key, tuple(_text(given_of(row)).split()), family))
+        key_of, given_of, family_of = (
+            _getter(positions, "record_key"),
+            _getter(positions, "given_names"),
+            _getter(positions, "family_name"),
+        )
+        for batch in batches:
+            for row in batch:
+                key, family = text(key_of(row)), text(family_of(row))
+                if key and family:
+                    self.sink.add_alias(SourceAlias(key, tuple(text(given_of(row)).split()), family))
 
     def read_events(self, conn: sa.Connection, only: Only | None = None) -> None:
-        vocabulary = self.config.vocabulary
-        col, rows = _rows(
+        positions, batches = _rows(
             conn,
             self.config.mapping.events,
             f"{self.config.origin}: mapping.events",
             ("record_key", "activity_date", "category"),
             only,
         )
+        by_row = self._events_by_row(positions)
+        by_column = self._events_by_column(positions, self.sink) if isinstance(self.sink, BatchSink) else None
+        for batch in batches:
+            if by_column is None or not by_column(batch):
+                by_row(batch)
+
+    def _events_by_row(self, positions: dict[str, int]) -> Callable[[Iterable[Sequence[object]]], None]:
+        vocabulary = self.config.vocabulary
         key_of, date_of, category_of, restricted_of = (
-            col("record_key"),
-            col("activity_date"),
-            col("category"),
-            col("restricted"),
+            _getter(positions, "record_key"),
+            _getter(positions, "activity_date"),
+            _getter(positions, "category"),
+            _getter(positions, "restricted"),
         )
         name_of, role_of, phone_of, email_of = (
-            col("contact_name"),
-            col("contact_role"),
-            col("contact_phone"),
-            col("contact_email"),
+            _getter(positions, "contact_name"),
+            _getter(positions, "contact_role"),
+            _getter(positions, "contact_phone"),
+            _getter(positions, "contact_email"),
         )
-        mark_of = col("watermark")
+        mark_of = _getter(positions, "watermark")
         sink, skipped = self.sink, self.sink.skipped
         contacts: dict[tuple[str, str, str, str], Contact] = {}
-        for row in rows:
-            key, when = _text(key_of(row)), parse_date(date_of(row))
-            if not key or when is None:
-                skipped["activity without key or readable date"] += 1
-                continue
-            code = _text(category_of(row))
-            category = vocabulary.get(code)
-            if category is None:
-                skipped["activity with a code outside the vocabulary (reported as 'other')"] += 1
-                category = "other"
-            contact = None
-            name = _text(name_of(row))
-            if name:
-                details = (name, _text(role_of(row)), _text(phone_of(row)), _text(email_of(row)))
-                contact = contacts.get(details) or contacts.setdefault(details, Contact(*details))
-            sink.add_event(
-                SourceEvent(key, when, category, restricted=self._flag(restricted_of(row)), contact=contact)
+
+        def by_row(rows: Iterable[Sequence[object]]) -> None:
+            for row in rows:
+                key, when = text(key_of(row)), parse_date(date_of(row))
+                if not key or when is None:
+                    skipped["activity without key or readable date"] += 1
+                    continue
+                code = text(category_of(row))
+                category = vocabulary.get(code)
+                if category is None:
+                    skipped["activity with a code outside the vocabulary (reported as 'other')"] += 1
+                    category = "other"
+                contact = None
+                name = text(name_of(row))
+                if name:
+                    details = (name, text(role_of(row)), text(phone_of(row)), text(email_of(row)))
+                    contact = contacts.get(details) or contacts.setdefault(details, Contact(*details))
+                sink.add_event(
+                    SourceEvent(
+                        key, when, category, restricted=self._flag(restricted_of(row)), contact=contact
+                    )
+                )
+                sink.note_watermark(mark_of(row), "events")
+
+        return by_row
+
+    def _events_by_column(self, positions: dict[str, int], sink: BatchSink) -> Callable[[Batch], bool]:
+        """As _people_by_column, for activity rows."""
+        vocabulary = self.config.vocabulary
+
+        def category_of(value: object) -> str | None:
+            return vocabulary.get(text(value))
+
+        dates: dict[object, dt.date | None] = {}
+        category_memo: dict[object, str | None] = {}
+        flag_memo: dict[object, bool] = {}
+        known: dict[tuple[str, str, str, str], Contact] = {}
+        width = len(positions)
+
+        def by_column(batch: Batch) -> bool:
+            n, columns = len(batch), transpose(batch, width)
+
+            def column(name: str) -> Sequence[object] | None:
+                return columns[positions[name]] if name in positions else None
+
+            def astext(name: str) -> list[str]:
+                values = column(name)
+                return [""] * n if values is None else texts(values)
+
+            keys = astext("record_key")
+            when = converted(columns[positions["activity_date"]], parse_date, dates)
+            if not all(keys) or None in when:
+                return False
+            categories = converted(columns[positions["category"]], category_of, category_memo)
+            if None in categories:
+                return False
+            raw_restricted = column("restricted")
+            names = astext("contact_name")
+            contacts: list[Contact | None] = [None] * n
+            if any(names):
+                contacts = [
+                    (known.get(details) or known.setdefault(details, Contact(*details)))
+                    if details[0]
+                    else None
+                    for details in zip(
+                        names,
+                        astext("contact_role"),
+                        astext("contact_phone"),
+                        astext("contact_email"),
+                        strict=True,
+                    )
+                ]
+            sink.add_events(
+                EventColumns(
+                    keys,
+                    when,  # type: ignore[arg-type]  # no None: checked above
+                    categories,  # type: ignore[arg-type]
+                    [self._flag(None)] * n
+                    if raw_restricted is None
+                    else flags(raw_restricted, self._flag, flag_memo),
+                    contacts,
+                )
             )
-            sink.note_watermark(mark_of(row), "events")
+            marks = column("watermark")
+            if marks is not None:
+                sink.note_watermarks(list(marks), "events")
+            return True
+
+        return by_column
 
 
 class _Keys:
