@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,10 +12,13 @@ import grpc
 from rich.console import Console
 from rich.table import Table
 
+from audit.keys import load_keys
+from audit.reader import read_events
+from audit.verify import verify_log
 from lateral.client import build_request, check
 from lateral.demo.agreement import DEMO_CALLER, DEMO_POLICE_CALLER
 from lateral.demo.examples import Example, Examples
-from lateral.demo.federation import Federation, prepare, start_federation
+from lateral.demo.federation import Federation, Prepared, prepare, start_federation
 from lateral.errors import field_violations
 from lateral.identity import Caller
 from lateral.render import render_check
@@ -97,6 +101,29 @@ async def _until_interrupted(on_ready: Callable[[], None]) -> None:
     await stop.wait()
 
 
+def _verify_audit(prepared: Prepared, console: Console) -> bool:
+    """Verifies every service's audit log, as an auditor would (lateral audit verify)."""
+    console.rule("Every check and disclosure is in a tamper-evident log")
+    ok = True
+    for service, section in prepared.audit.items():
+        result = verify_log(section.url, load_keys(section).signer.public_key())
+        kinds = Counter(e.kind for e in read_events(section.url))
+        counts = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+        state = "verified" if result.ok else "NOT VERIFIED"
+        console.print(
+            f"{service}: {state}: {result.size} events ({counts}), {result.checkpoints} signed checkpoints",
+            soft_wrap=True,
+        )
+        ok = ok and result.ok
+    console.print(
+        f"Auditors: lateral audit list --config {prepared.workdir}/broker.toml --reader you "
+        f"--auditor-key {prepared.workdir}/audit/auditor.key",
+        soft_wrap=True,
+        style="dim",
+    )
+    return ok
+
+
 async def run_demo(workdir: Path, *, smoke: bool, broker_port: int, people: int, console: Console) -> int:
     """Runs the demo; returns the process exit code."""
     with console.status(f"Generating {people:,} synthetic people and their records at four agencies..."):
@@ -109,6 +136,8 @@ async def run_demo(workdir: Path, *, smoke: bool, broker_port: int, people: int,
         _print_listeners(federation, console)
         if smoke:
             ok = await _smoke(federation, prepared.examples, console)
+            await federation.stop()  # signs the final checkpoints
+            ok = _verify_audit(prepared, console) and ok
             console.print(
                 "[bold green]demo smoke test passed[/]" if ok else "[bold red]demo smoke test FAILED[/]"
             )
