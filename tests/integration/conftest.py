@@ -44,21 +44,12 @@ async def broker_stub(federation: Federation) -> AsyncIterator[LateralCheckAsync
         yield broker_pb2_grpc.LateralCheckStub(channel)
 
 
-class AdapterProcess:
-    """`lateral adapter serve` in its own process, on a port it picked."""
+class ServerProcess:
+    """A `lateral ... serve` command in its own process, on the port it picked."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
-            [
-                *LATERAL,
-                "adapter",
-                "serve",
-                "--config",
-                str(config),
-                "--listen",
-                "127.0.0.1:0",
-                "--insecure-dev",
-            ],
+            [*LATERAL, *args],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             text=True,
@@ -80,7 +71,7 @@ class AdapterProcess:
 
     def wait_ready(self, timeout: float = 30) -> int:
         if not self._ready.wait(timeout) or not self.port:
-            raise RuntimeError("adapter did not start:\n" + "".join(self.lines))
+            raise RuntimeError("server did not start:\n" + "".join(self.lines))
         return self.port
 
     def stop(self) -> None:
@@ -88,6 +79,15 @@ class AdapterProcess:
             self.proc.send_signal(signal.SIGCONT)
             self.proc.kill()
         self.proc.wait(10)
+
+
+class AdapterProcess(ServerProcess):
+    """`lateral adapter serve` in plaintext (development)."""
+
+    def __init__(self, config: Path) -> None:
+        super().__init__(
+            "adapter", "serve", "--config", str(config), "--listen", "127.0.0.1:0", "--insecure-dev"
+        )
 
 
 @pytest.fixture

@@ -4,10 +4,7 @@ client saw answered is in it, received and completed."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import threading
 from pathlib import Path
 
 import grpc
@@ -21,35 +18,7 @@ from lateral.demo import Federation, Prepared
 from lateral.demo.agreement import AGREEMENT_FILE, DEMO_CALLER
 from lateral.demo.auditing import prepare_audit
 from protos.lateral.v1 import broker_pb2_grpc
-from tests.integration.conftest import LATERAL
-
-
-class BrokerProcess:
-    """`lateral broker serve` in its own process."""
-
-    def __init__(self, config: Path) -> None:
-        self.proc = subprocess.Popen(
-            [*LATERAL, "broker", "serve", "--config", str(config)],
-            stderr=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.ready = threading.Event()
-        self.lines: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for line in self.proc.stderr:
-            self.lines.append(line)
-            if " listening on " in line:
-                self.ready.set()
-        self.ready.set()
-
-    def wait_ready(self) -> None:
-        assert self.ready.wait(30), "".join(self.lines)
-        assert self.proc.poll() is None, "".join(self.lines)
+from tests.integration.conftest import ServerProcess
 
 
 async def test_a_killed_broker_loses_no_answered_check(
@@ -73,11 +42,8 @@ async def test_a_killed_broker_loses_no_answered_check(
             }
         )
     )
-    # Port 0 is chosen by the process; read it from its "listening on" line.
-    broker = BrokerProcess(config)
-    broker.wait_ready()
-    port = next(line for line in broker.lines if " listening on " in line).rsplit(":", 1)[1].strip()
-    address = f"127.0.0.1:{port}"
+    broker = ServerProcess("broker", "serve", "--config", str(config))
+    address = f"127.0.0.1:{broker.wait_ready()}"
     answered: list[str] = []
     enough = asyncio.Event()
     requests = [e.request() for e in prepared.examples.all()]
@@ -100,7 +66,7 @@ async def test_a_killed_broker_loses_no_answered_check(
     await asyncio.gather(*clients)
     broker.proc.wait(10)
     # Restart on the same log: it opens, recovers and goes on.
-    again = BrokerProcess(config)
+    again = ServerProcess("broker", "serve", "--config", str(config))
     again.wait_ready()
     again.proc.send_signal(signal.SIGTERM)
     again.proc.wait(20)
