@@ -209,3 +209,43 @@ async def test_reconcile_matches_broker_and_agency_logs_by_check_id(
     dirty = CliRunner().invoke(main, args)
     assert dirty.exit_code == 1
     assert f"recorded by fire, unknown to the broker: check {'f' * 32}" in dirty.output.splitlines()
+
+
+async def test_auditors_list_show_and_report_and_their_reading_is_logged(
+    federation: Federation, prepared: Prepared
+) -> None:
+    from click.testing import CliRunner
+
+    from lateral.cli import main
+
+    example = prepared.examples.three_agencies
+    async with federation.channel(DEMO_CALLER) as channel:
+        response = await broker_pb2_grpc.LateralCheckStub(channel).Check(example.request(), timeout=5)
+    await federation.stop()
+    config = str(prepared.workdir / "broker.toml")
+    auditor = str(prepared.workdir / "audit" / "auditor.key")
+    who = ["--config", config, "--reader", "a.auditor"]
+    listed = CliRunner().invoke(
+        main,
+        [
+            "audit",
+            "list",
+            *who,
+            "--case-ref",
+            "MASH-0142",
+            "--kind",
+            "check-received",
+            "--auditor-key",
+            auditor,
+        ],
+    )
+    assert listed.exit_code == 0, listed.output
+    mine = [json.loads(line) for line in listed.output.splitlines() if response.check_id in line]
+    assert len(mine) == 1
+    assert mine[0]["payload"]["sealed"]["subject"]["familyName"] == example.args["family-name"]
+    shown = CliRunner().invoke(main, ["audit", "show", *who, str(mine[0]["seq"])])
+    assert json.loads(shown.output)["payload"]["check_id"] == response.check_id
+    report = json.loads(CliRunner().invoke(main, ["audit", "report", *who]).output)
+    assert report["per_user"][f"northshire-council/{DEMO_CALLER.user}"] >= 1
+    reads = [e.payload for e in read_events(prepared.audit["broker"].url) if e.kind == "audit-read"]
+    assert [r["action"] for r in reads if r and r["reader"] == "a.auditor"][-3:] == ["list", "show", "report"]
