@@ -202,3 +202,30 @@ def reconcile_command(broker_url: str, agencies: tuple[str, ...]) -> None:
         click.echo(f"recorded by {agency}, unknown to the broker: check {check}")
     click.echo(f"{result.checks} agency answers reconciled: " + ("all match" if result.ok else "MISMATCHES"))
     sys.exit(0 if result.ok else 1)
+
+
+@audit.command("countersign")
+@_read_options
+@click.option("--bundle", type=_FILE, required=True, help="The broker's export bundle.")
+@click.option("--broker-key", type=_FILE, required=True, help="The broker's log-signing.pub.")
+def countersign_command(config_path: Path, reader: str, bundle: Path, broker_key: Path) -> None:
+    """As an agency: verify the broker's exported log and countersign its latest checkpoint in the agency's
+    own log, refusing if it is not consistent with the one countersigned before. Exit 1 when refused."""
+    from audit.countersign import CountersignError, countersign
+    from audit.keys import read_public_signing_key
+    from audit.store import AuditLog
+
+    url, keys = _reading(config_path, reader, "countersign", {"bundle": bundle.name})
+    log = AuditLog(url, keys.signer)
+    try:
+        done = countersign(
+            json.loads(bundle.read_text()), load(read_public_signing_key, broker_key), log, url
+        )
+    except CountersignError as error:
+        fail(f"not countersigned: {error}", 1)
+    finally:
+        log.close()
+    click.echo(
+        f"countersigned the broker's checkpoint at {done.tree_size} events"
+        + (f", consistent with the one at {done.previous_size}" if done.previous_size else "")
+    )

@@ -163,3 +163,41 @@ def test_subjects_are_pseudonymous_and_sealed_to_the_auditors() -> None:
     assert unseal_subject(auditors, sealed) == subject
     with pytest.raises(InvalidTag):
         unseal_subject(X25519PrivateKey.generate(), sealed)
+
+
+def test_an_agency_countersigns_consistent_checkpoints_and_refuses_a_rewritten_history(
+    url: str, tmp_path: Path
+) -> None:
+    from audit.countersign import CountersignError, countersign
+
+    agency_url = f"sqlite:///{tmp_path / 'agency.db'}"
+    agency = AuditLog(agency_url, Ed25519PrivateKey.generate())
+    first = countersign(export_bundle(url, KEY.public_key()), KEY.public_key(), agency, agency_url)
+    assert (first.tree_size, first.previous_size) == (20, 0)
+    broker = AuditLog(url, KEY, checkpoint_every=10)
+    for i in range(10):
+        broker.append("check-received", {"check_id": f"later{i}"})
+    broker.close()
+    second = countersign(export_bundle(url, KEY.public_key()), KEY.public_key(), agency, agency_url)
+    assert (second.tree_size, second.previous_size) == (35, 20)
+    # The broker's operator, holding its key, rebuilds the log with a different past:
+    forged_url = f"sqlite:///{tmp_path / 'forged.db'}"
+    forged = AuditLog(forged_url, KEY, checkpoint_every=10)
+    for i in range(40):
+        forged.append("check-received", {"check_id": f"other{i}"})
+    forged.close()
+    with pytest.raises(CountersignError) as refused:
+        countersign(export_bundle(forged_url, KEY.public_key()), KEY.public_key(), agency, agency_url)
+    assert str(refused.value) == (
+        "the broker's log rewrote history: its first 35 events differ from what was countersigned"
+    )
+    with pytest.raises(CountersignError) as wrong:
+        countersign(
+            export_bundle(url, KEY.public_key()),
+            Ed25519PrivateKey.generate().public_key(),
+            agency,
+            agency_url,
+        )
+    assert str(wrong.value) == "the bundle is signed by another key than the broker's"
+    agency.close()
+    assert verify_log(agency_url, agency._signer.public_key()).ok
