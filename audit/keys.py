@@ -28,6 +28,8 @@ class AuditSection(Frozen):
     signing_key: str = Field(min_length=1)
     pseudonym_key: str = Field(min_length=1)
     auditor_public_key: str = Field(min_length=1)
+    # While rotating keys: the key in use until now, which hands over to signing_key.
+    previous_signing_key: str = ""
     # A signed checkpoint after this many events (and every checkpoint_seconds).
     checkpoint_every: int = Field(default=100, ge=1, le=1_000_000)
     checkpoint_seconds: float = Field(default=60.0, ge=0.1, le=86_400)
@@ -45,6 +47,9 @@ class AuditSection(Frozen):
                 "signing_key": absolute(self.signing_key),
                 "pseudonym_key": absolute(self.pseudonym_key),
                 "auditor_public_key": absolute(self.auditor_public_key),
+                "previous_signing_key": absolute(self.previous_signing_key)
+                if self.previous_signing_key
+                else "",
             }
         )
 
@@ -54,6 +59,7 @@ class AuditKeys:
     signer: Ed25519PrivateKey
     pseudonym: bytes
     auditor: X25519PublicKey
+    previous: Ed25519PrivateKey | None = None
 
 
 def _read(path: str, what: str) -> bytes:
@@ -69,9 +75,8 @@ def load_keys(section: AuditSection) -> AuditKeys:
     Raises:
         ConfigError: a key is missing or of the wrong kind.
     """
-    signer = serialization.load_pem_private_key(_read(section.signing_key, "log signing key"), password=None)
-    if not isinstance(signer, Ed25519PrivateKey):
-        raise ConfigError(f"{section.signing_key}: not an Ed25519 private key")
+    signer = _signing_key(section.signing_key)
+    previous = _signing_key(section.previous_signing_key) if section.previous_signing_key else None
     try:
         pseudonym = bytes.fromhex(_read(section.pseudonym_key, "pseudonym key").decode().strip())
     except ValueError:
@@ -81,7 +86,14 @@ def load_keys(section: AuditSection) -> AuditKeys:
     auditor = serialization.load_pem_public_key(_read(section.auditor_public_key, "auditor public key"))
     if not isinstance(auditor, X25519PublicKey):
         raise ConfigError(f"{section.auditor_public_key}: not an X25519 public key")
-    return AuditKeys(signer, pseudonym, auditor)
+    return AuditKeys(signer, pseudonym, auditor, previous)
+
+
+def _signing_key(path: str) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(_read(path, "log signing key"), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ConfigError(f"{path}: not an Ed25519 private key")
+    return key
 
 
 def read_public_signing_key(path: Path) -> Ed25519PublicKey:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from audit.keys import AuditKeys, AuditSection, load_keys
+from audit.rotation import ensure_key
 from audit.sealing import pseudonym, seal
 from audit.store import AuditLog, AuditUnavailableError
 from lateral.config import ConfigError
@@ -46,6 +47,7 @@ class Recorder:
         self.section = section
         try:
             self.log = AuditLog(section.url, self.keys.signer, checkpoint_every=section.checkpoint_every)
+            ensure_key(self.log, self.keys.signer, self.keys.previous)
         except AuditUnavailableError as error:
             raise UnavailableError(str(error)) from None
         self._task: asyncio.Task[None] | None = None

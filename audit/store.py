@@ -129,8 +129,9 @@ class AuditLog:
         self._lock = threading.Lock()
         self._since_checkpoint = 0
 
-    def append(self, kind: str, payload: dict[str, Any]) -> int:
-        """Writes one event and returns its sequence number once committed.
+    def append(self, kind: str, payload: dict[str, Any], *, signer: Ed25519PrivateKey | None = None) -> int:
+        """Writes one event and returns its sequence number once committed. `signer` signs this one event
+        instead of the log's key (the old key handing over to a new one).
 
         Raises:
             AuditUnavailableError: the event could not be made durable.
@@ -151,7 +152,7 @@ class AuditLog:
                         kind=kind,
                         payload_sha256=digest,
                         leaf_hash=leaf.hex(),
-                        signature=base64.b64encode(self._signer.sign(leaf)).decode(),
+                        signature=base64.b64encode((signer or self._signer).sign(leaf)).decode(),
                     )
                 )
                 conn.execute(payloads.insert().values(seq=seq, body=body))
@@ -192,6 +193,18 @@ class AuditLog:
                 f"the audit checkpoint cannot be written: {type(error).__name__}"
             ) from None
         return Checkpoint(size, root_hash, at, signature)
+
+    def last_of(self, kinds: tuple[str, ...]) -> dict[str, Any] | None:
+        """The payload of the latest event of these kinds, if any."""
+        with self.engine.connect() as conn:
+            body = conn.execute(
+                sa.select(payloads.c.body)
+                .join(events, events.c.seq == payloads.c.seq)
+                .where(events.c.kind.in_(kinds))
+                .order_by(events.c.seq.desc())
+                .limit(1)
+            ).scalar()
+        return json.loads(body) if body else None
 
     def close(self) -> None:
         self.engine.dispose()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from audit.merkle import consistency_proof, leaf_hash, root, verify_consistency
+from audit.rotation import KEY_EVENTS, key_from_text, key_text
 from audit.store import checkpoint_data, checkpoints, engine_for, events, leaf_data, payloads
 
 
@@ -60,10 +62,12 @@ def verify_rows(
     checkpoint_rows: Iterable[Mapping[str, Any]],
     key: Ed25519PublicKey,
 ) -> Verification:
-    """Verifies a log given as rows (ordered by seq) and the payloads still held."""
+    """Verifies a log given as rows (ordered by seq) and the payloads still held. `key` is the log's first
+    signing key, which the auditor trusts; key rotations signed by the key in force are followed."""
     result = Verification()
     leaves: list[bytes] = []
     expected = 1
+    chain = [key]
     for row in event_rows:
         seq = int(row["seq"])
         if seq != expected:
@@ -72,19 +76,26 @@ def verify_rows(
         expected = max(expected, seq) + 1
         leaf = leaf_hash(leaf_data(seq, row["at"], row["kind"], row["payload_sha256"]))
         leaves.append(leaf)
-        if leaf.hex() != row["leaf_hash"] or not _signed(key, row["signature"], leaf):
+        signed = leaf.hex() == row["leaf_hash"] and _signed(chain[-1], row["signature"], leaf)
+        if not signed:
             result.problems.append(Problem(seq, "was altered: its leaf does not match its signature"))
         body = bodies.get(seq)
         if body is None:
             result.payloads_removed += 1
         elif hashlib.sha256(body.encode()).hexdigest() != row["payload_sha256"]:
             result.problems.append(Problem(seq, "has an altered payload"))
+        elif signed and row["kind"] in KEY_EVENTS:
+            named = key_from_text(json.loads(body)["public_key"])
+            if row["kind"] == "key-rotated":
+                chain.append(named)  # handed over by the key in force: the new key signs what follows
+            elif key_text(named) != key_text(chain[-1]):
+                result.problems.append(Problem(seq, "names another signing key than the one trusted"))
     result.size = len(leaves)
     previous: tuple[int, str] | None = None
     for cp in sorted(checkpoint_rows, key=lambda r: int(r["tree_size"])):
         size, root_hash = int(cp["tree_size"]), str(cp["root_hash"])
         result.checkpoints += 1
-        if not _signed(key, cp["signature"], checkpoint_data(size, root_hash, cp["at"])):
+        if not any(_signed(k, cp["signature"], checkpoint_data(size, root_hash, cp["at"])) for k in chain):
             result.problems.append(
                 Problem(size, f"ends a checkpoint (size {size}) not signed by the log's key: it was replaced")
             )
@@ -99,10 +110,10 @@ def verify_rows(
         if root(leaves[:size]).hex() != root_hash:
             first = (previous[0] if previous else 0) + 1
             # Name the range only when no event in it was already named (the signatures are more precise).
-            named = any(p.seq is not None and first <= p.seq <= size for p in result.problems)
+            located = any(p.seq is not None and first <= p.seq <= size for p in result.problems)
             result.problems.append(
                 Problem(
-                    None if named else first, f"the events to {size} do not match the checkpoint at {size}"
+                    None if located else first, f"the events to {size} do not match the checkpoint at {size}"
                 )
             )
             continue

@@ -201,3 +201,33 @@ def test_an_agency_countersigns_consistent_checkpoints_and_refuses_a_rewritten_h
     assert str(wrong.value) == "the bundle is signed by another key than the broker's"
     agency.close()
     assert verify_log(agency_url, agency._signer.public_key()).ok
+
+
+def test_keys_rotate_by_handing_over_and_verification_follows_the_chain(tmp_path: Path) -> None:
+    from audit.rotation import ensure_key
+    from lateral.config import ConfigError
+
+    url = f"sqlite:///{tmp_path / 'rotating.db'}"
+    old, new, intruder = (Ed25519PrivateKey.generate() for _ in range(3))
+    log = AuditLog(url, old, checkpoint_every=5)
+    ensure_key(log, old)
+    for i in range(6):
+        log.append("check-received", {"i": i})
+    log.close()
+    with pytest.raises(ConfigError, match="the audit log is signed with another key: to rotate keys"):
+        ensure_key(AuditLog(url, new), new)
+    log = AuditLog(url, new, checkpoint_every=5)
+    ensure_key(log, new, previous=old)
+    for i in range(6):
+        log.append("check-received", {"i": i})
+    log.checkpoint()
+    log.close()
+    result = verify_log(url, old.public_key())
+    assert result.ok, [str(p) for p in result.problems]
+    assert verify_log(url, new.public_key()).first_bad_seq == 1  # the chain starts from the first key
+    # An intruder's "rotation" is not signed by the key in force:
+    forged = AuditLog(url, intruder)
+    forged.append("key-rotated", {"public_key": "x", "previous": "y"})
+    forged.append("check-received", {"i": 99})
+    forged.close()
+    assert verify_log(url, old.public_key()).first_bad_seq == 15
