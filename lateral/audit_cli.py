@@ -229,3 +229,25 @@ def countersign_command(config_path: Path, reader: str, bundle: Path, broker_key
         f"countersigned the broker's checkpoint at {done.tree_size} events"
         + (f", consistent with the one at {done.previous_size}" if done.previous_size else "")
     )
+
+
+@audit.command("prune")
+@_read_options
+def prune_command(config_path: Path, reader: str) -> None:
+    """Delete payloads older than the agreement's retention period (the service's [policy] agreement).
+    Events, signatures and proofs stay and still verify."""
+    from audit.retention import prune
+    from audit.store import AuditLog
+    from lateral.config import read_toml
+    from policy.agreement import load_agreement
+
+    data = read_toml(config_path)
+    agreement_path = config_path.parent / str(data.get("policy", {}).get("agreement", ""))
+    agreement, _ = load(load_agreement, agreement_path)
+    url, keys = _reading(config_path, reader, "prune", {"retention_days": agreement.agreement.retention_days})
+    log = AuditLog(url, keys.signer)
+    try:
+        removed = prune(log, agreement.agreement.retention_days)
+    finally:
+        log.close()
+    click.echo(f"removed {removed} payloads older than {agreement.agreement.retention_days} days")

@@ -231,3 +231,22 @@ def test_keys_rotate_by_handing_over_and_verification_follows_the_chain(tmp_path
     forged.append("check-received", {"i": 99})
     forged.close()
     assert verify_log(url, old.public_key()).first_bad_seq == 15
+
+
+def test_pruning_at_the_end_of_retention_keeps_the_log_verifiable(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from audit.retention import prune
+    from audit.rotation import ensure_key
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    log = AuditLog(url, KEY, checkpoint_every=4)
+    ensure_key(log, KEY)
+    for i in range(8):
+        log.append("check-received", {"i": i})
+    removed = prune(log, retention_days=30, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=31))
+    log.checkpoint()
+    log.close()
+    assert removed == 8  # the log-key event keeps its payload
+    result = verify_log(url, KEY.public_key())
+    assert (result.ok, result.payloads_removed) == (True, 8)
