@@ -131,6 +131,9 @@ def report(found: Iterable[Event], timezone: str = "Europe/London") -> dict[str,
         for e in received
         if e.payload
     )
+    case_refs = Counter(
+        str(e.payload.get("case_ref", "")) for e in received if e.payload and e.payload.get("case_ref")
+    )
     return {
         "checks": len(received),
         "per_user": dict(per_user.most_common()),
@@ -141,6 +144,9 @@ def report(found: Iterable[Event], timezone: str = "Europe/London") -> dict[str,
             for (o, u, s), n in repeats.most_common()
             if n > 1
         ],
+        # A proxy for "no later case activity" until case systems share theirs: case references checked once
+        # and never again (not even by another agency's check), which is how fishing tends to look.
+        "case_refs_used_once": sorted(ref for ref, n in case_refs.items() if n == 1),
         "denied": [
             {"seq": e.seq, "reason": (e.payload or {}).get("reason", "INVALID_ARGUMENT")}
             for e in checks

@@ -121,13 +121,31 @@ def _read_options(command: Any) -> Any:
 @click.option("--outcome", default="", help="KNOWN, NOT_KNOWN, POSSIBLE, WITHHELD, DENIED, ...")
 @click.option("--pseudonym", default="", help="A subject pseudonym.")
 @click.option("--auditor-key", type=_FILE, default=None, help="Open sealed subject details with it.")
-def list_command(config_path: Path, reader: str, auditor_key: Path | None, **filters: str) -> None:
+@click.option(
+    "--subject-family-name",
+    default="",
+    help="Only checks on people of this family name (needs --auditor-key).",
+)
+def list_command(
+    config_path: Path, reader: str, auditor_key: Path | None, subject_family_name: str, **filters: str
+) -> None:
     """List events (as JSON lines), filtered."""
     from audit.reader import Filters, read_events
 
-    url, _ = _reading(config_path, reader, "list", {k: v for k, v in filters.items() if v})
+    if subject_family_name and auditor_key is None:
+        fail("--subject-family-name opens sealed subject details: give --auditor-key", 2)
+    details = {k: v for k, v in filters.items() if v} | (
+        {"subject": "(by name)"} if subject_family_name else {}
+    )
+    url, _ = _reading(config_path, reader, "list", details)
     for event in read_events(url, Filters(**filters)):
-        click.echo(json.dumps(_shown(event, auditor_key), ensure_ascii=False))
+        shown = _shown(event, auditor_key)
+        if subject_family_name:
+            sealed = shown["payload"].get("sealed")
+            family = sealed.get("subject", {}).get("familyName", "") if isinstance(sealed, dict) else ""
+            if family.casefold() != subject_family_name.casefold():
+                continue
+        click.echo(json.dumps(shown, ensure_ascii=False))
 
 
 @audit.command("show")

@@ -243,9 +243,20 @@ async def test_auditors_list_show_and_report_and_their_reading_is_logged(
     mine = [json.loads(line) for line in listed.output.splitlines() if response.check_id in line]
     assert len(mine) == 1
     assert mine[0]["payload"]["sealed"]["subject"]["familyName"] == example.args["family-name"]
+    family = example.args["family-name"]
+    by_name = CliRunner().invoke(
+        main, ["audit", "list", *who, "--subject-family-name", family.upper(), "--auditor-key", auditor]
+    )
+    assert response.check_id in by_name.output
     shown = CliRunner().invoke(main, ["audit", "show", *who, str(mine[0]["seq"])])
     assert json.loads(shown.output)["payload"]["check_id"] == response.check_id
     report = json.loads(CliRunner().invoke(main, ["audit", "report", *who]).output)
     assert report["per_user"][f"northshire-council/{DEMO_CALLER.user}"] >= 1
     reads = [e.payload for e in read_events(prepared.audit["broker"].url) if e.kind == "audit-read"]
-    assert [r["action"] for r in reads if r and r["reader"] == "a.auditor"][-3:] == ["list", "show", "report"]
+    assert [r["action"] for r in reads if r and r["reader"] == "a.auditor"][-4:] == [
+        "list",
+        "list",
+        "show",
+        "report",
+    ]
+    assert not any(family.casefold() in json.dumps(r).casefold() for r in reads)  # searching names no one

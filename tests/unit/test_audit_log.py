@@ -250,3 +250,34 @@ def test_pruning_at_the_end_of_retention_keeps_the_log_verifiable(tmp_path: Path
     assert removed == 8  # the log-key event keeps its payload
     result = verify_log(url, KEY.public_key())
     assert (result.ok, result.payloads_removed) == (True, 8)
+
+
+def test_the_report_shows_the_patterns_auditors_look_for() -> None:
+    from audit.reader import Event, report
+
+    def received(seq: int, at: str, user: str, subject: str, case: str) -> Event:
+        payload = {"organisation": "council", "user": user, "subject_pseudonym": subject, "case_ref": case}
+        return Event(seq, at, "check-received", payload)
+
+    found = [
+        received(1, "2026-11-23T10:00:00+00:00", "ann", "p1", "C1"),  # Monday 10:00: in hours
+        received(2, "2026-11-23T21:30:00+00:00", "ann", "p1", "C1"),  # 21:30: out of hours, same subject
+        received(3, "2026-11-22T10:00:00+00:00", "bob", "p2", "C2"),  # Sunday
+        Event(
+            4,
+            "2026-11-23T11:00:00+00:00",
+            "check-denied",
+            {"organisation": "council", "reason": "RESTRICTED"},
+        ),
+    ]
+    assert report(found) == {
+        "checks": 3,
+        "per_user": {"council/ann": 2, "council/bob": 1},
+        "per_organisation": {"council": 3},
+        "out_of_hours": [2, 3],
+        "repeated_subject_by_one_user": [
+            {"organisation": "council", "user": "ann", "subject_pseudonym": "p1", "checks": 2}
+        ],
+        "case_refs_used_once": ["C2"],
+        "denied": [{"seq": 4, "reason": "RESTRICTED"}],
+    }
