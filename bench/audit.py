@@ -24,12 +24,13 @@ from adapters.core.config import load_adapter_config
 from adapters.core.server import create_server as create_adapter
 from audit.keys import AuditSection
 from bench.record import record
-from broker.config import AgencyEndpoint, BrokerConfig, PolicySection
+from broker.config import AgencyEndpoint, BrokerConfig
 from broker.limits import LimitsSection
 from broker.server import create_server as create_broker
 from lateral.client import broker_channel
 from lateral.demo import Prepared, prepare
 from lateral.demo.agreement import AGREEMENT_FILE, DEMO_CALLER
+from policy.trust import PolicySection
 from protos.lateral.v1 import broker_pb2_grpc
 
 POSTGRES = os.environ.get("LATERAL_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -13,6 +13,7 @@ from audit.keys import AuditSection
 from broker.limits import LimitsSection
 from lateral.config import Frozen, load_model
 from pki.tls import TlsSection
+from policy.trust import PolicySection
 
 
 class BrokerSection(Frozen):
@@ -29,12 +30,6 @@ class AgencyEndpoint(Frozen):
     id: str = Field(pattern=r"^[a-z][a-z0-9-]{0,62}$")
     name: str = Field(min_length=1)
     address: str = Field(min_length=1, description="host:port of the agency's adapter")
-
-
-class PolicySection(Frozen):
-    # The signed data-sharing agreement (relative to this file). Every party holding one of the agencies
-    # below must have signed it.
-    agreement: str = Field(min_length=1)
 
 
 class BrokerConfig(Frozen):
@@ -64,9 +59,8 @@ def load_broker_config(path: Path) -> BrokerConfig:
         ConfigError: naming the file, the key and the problem.
     """
     config = load_model(BrokerConfig, path)
-    agreement = str((path.parent / config.policy.agreement).resolve())
     tls = config.tls.resolved(path.parent) if config.tls is not None else None
     audit = config.audit.resolved(path.parent) if config.audit is not None else None
     return config.model_copy(
-        update={"policy": PolicySection(agreement=agreement), "tls": tls, "audit": audit}
+        update={"policy": config.policy.resolved(path.parent), "tls": tls, "audit": audit}
     )

@@ -303,7 +303,11 @@ async def create_server(
         AgreementRefusedError: the agreement is unsigned by a party whose data the broker asks for, tampered
             with, not in force or past its review date.
     """
-    trusted = load_trusted(Path(config.policy.agreement), governs=[a.id for a in config.agencies])
+    trusted = load_trusted(
+        Path(config.policy.agreement),
+        governs=[a.id for a in config.agencies],
+        trusted_keys=config.policy.trusted_keys,
+    )
     tls = Tls(config.tls) if config.tls is not None and not insecure_dev else None
     label = f"{trusted.agreement.id} v{trusted.agreement.version}"
     recorder = await open_recorder(

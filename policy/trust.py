@@ -10,13 +10,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from lateral.config import ConfigError
+from pydantic import Field
+
+from lateral.config import ConfigError, Frozen
 from policy.agreement import Agreement, load_agreement
 from policy.signing import digest, read_signatures, signatures_path, verify
 
 log = logging.getLogger(__name__)
 
 REVIEW_WARNING_DAYS = 30
+
+
+class PolicySection(Frozen):
+    """A service's `[policy]`: its agreement, and the signing keys it trusts for it."""
+
+    # The signed data-sharing agreement (relative to the configuration file).
+    agreement: str = Field(min_length=1)
+    # The public keys ("ed25519:...") the parties whose signatures this service needs were given out of
+    # band. With them, an agreement replaced wholesale and re-signed with other keys is refused.
+    trusted_keys: tuple[str, ...] = ()
+
+    def resolved(self, base: Path) -> PolicySection:
+        return self.model_copy(update={"agreement": str((base / self.agreement).resolve())})
 
 
 class AgreementRefusedError(ConfigError):
@@ -66,10 +81,17 @@ def in_force(agreement: Agreement, today: dt.date, where: str) -> list[str]:
     return []
 
 
-def load_trusted(path: Path, *, governs: Iterable[str], today: dt.date | None = None) -> TrustedAgreement:
+def load_trusted(
+    path: Path,
+    *,
+    governs: Iterable[str],
+    today: dt.date | None = None,
+    trusted_keys: Iterable[str] = (),
+) -> TrustedAgreement:
     """Loads an agreement for a service that holds or asks for the given agencies' data.
 
-    Every party controlling one of those agencies must have signed this exact agreement.
+    Every party controlling one of those agencies must have signed this exact agreement, with a key among
+    `trusted_keys` when they are given.
 
     Raises:
         ConfigError: the file is invalid.
@@ -86,7 +108,14 @@ def load_trusted(path: Path, *, governs: Iterable[str], today: dt.date | None = 
             )
         parties[controller.id] = None
     statuses = verify(agreement, data, read_signatures(signatures_path(path)))
+    pinned = set(trusted_keys)
     for party in parties:
+        if pinned and agreement.party(party).signing_key not in pinned:
+            raise AgreementRefusedError(
+                f"{path}: the signing key the agreement names for {party} is not one this service trusts "
+                "([policy] trusted_keys): the agreement may have been replaced",
+                "UNTRUSTED_KEY",
+            )
         status = statuses[party]
         if status == "invalid":
             raise AgreementRefusedError(

@@ -13,6 +13,7 @@ from sqlalchemy.exc import ArgumentError
 from audit.keys import AuditSection
 from lateral.config import ConfigError, Frozen, load_model
 from pki.tls import TlsSection
+from policy.trust import PolicySection
 
 PERSON_FIELDS = (
     "record_key",
@@ -149,12 +150,6 @@ class ContactSection(Frozen):
     email: str = ""
 
 
-class PolicySection(Frozen):
-    # The data-sharing agreement this agency answers under (relative to this file); it must carry the
-    # agency's own party's signature (lateral dsa sign).
-    agreement: str = Field(min_length=1)
-
-
 class AdapterTls(TlsSection):
     # The identities allowed to ask this adapter for matches: the federation's broker(s).
     brokers: tuple[str, ...] = Field(min_length=1)
@@ -225,7 +220,7 @@ def load_adapter_config(path: Path) -> AdapterConfig:
         matching = matching.model_copy(
             update={"weights_file": str((path.parent / matching.weights_file).resolve())}
         )
-    policy = PolicySection(agreement=str((path.parent / config.policy.agreement).resolve()))
+    policy = config.policy.resolved(path.parent)
     tls = config.tls.resolved(path.parent) if config.tls is not None else None
     audit = config.audit.resolved(path.parent) if config.audit is not None else None
     resolved = config.model_copy(

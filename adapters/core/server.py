@@ -271,7 +271,9 @@ async def create_server(
         AgreementRefusedError: the agreement lacks the agency's party's signature, was tampered with, is
             not in force or is past its review date.
     """
-    trusted = load_trusted(Path(config.policy.agreement), governs=[config.agency.id])
+    trusted = load_trusted(
+        Path(config.policy.agreement), governs=[config.agency.id], trusted_keys=config.policy.trusted_keys
+    )
     tls = Tls(config.tls) if config.tls is not None and not insecure_dev else None
     recorder = await open_recorder(
         config.audit,

@@ -28,6 +28,7 @@ from lateral.identity import Caller
 from lateral.rpc import insecure_channel, secure_channel
 from pki.tls import Tls, TlsSection
 from policy.agreement import load_agreement
+from policy.trust import PolicySection
 from synth import (
     SynthConfig,
     SyntheticData,
@@ -49,6 +50,8 @@ class Prepared:
     data: SyntheticData
     pki: DemoPki
     audit: dict[str, AuditSection]
+    # Each party's agreement signing key, as the parties would hand them to each other out of band.
+    party_keys: dict[str, str]
 
 
 def prepare(workdir: Path, *, people: int = 20_000, seed: int = 1, today: dt.date | None = None) -> Prepared:
@@ -64,10 +67,12 @@ def prepare(workdir: Path, *, people: int = 20_000, seed: int = 1, today: dt.dat
     holders = {agency: party.id for agency in urls if (party := agreement.controller_of(agency)) is not None}
     pki = issue_demo_certificates(workdir, holders)
     audit = prepare_audit(workdir, ["broker", *urls])
+    party_keys = {p.id: p.signing_key for p in agreement.parties}
     configs = write_adapter_configs(workdir, urls)
     for agency, path in configs.items():
-        add_sections(path, tls=pki.adapter_tls(agency), audit=audit[agency])
-    return Prepared(workdir, configs, pick_examples(data), data, pki, audit)
+        policy = PolicySection(agreement=AGREEMENT_FILE, trusted_keys=(party_keys[holders[agency]],))
+        add_sections(path, tls=pki.adapter_tls(agency), audit=audit[agency], policy=policy)
+    return Prepared(workdir, configs, pick_examples(data), data, pki, audit, party_keys)
 
 
 def write_broker_config(
@@ -76,6 +81,7 @@ def write_broker_config(
     listen: str,
     tls: TlsSection | None,
     audit: AuditSection | None,
+    trusted_keys: tuple[str, ...] = (),
 ) -> None:
     """Writes a broker configuration for agencies given as id -> (name, address), under the agreement in the
     same folder, with mutual TLS and an audit log when given."""
@@ -83,7 +89,7 @@ def write_broker_config(
         "broker": {"listen": listen, "default_deadline_ms": 3000, "max_agency_timeout_ms": 2500},
         **({"tls": tls.model_dump()} if tls is not None else {}),
         **({"audit": audit.model_dump()} if audit is not None else {}),
-        "policy": {"agreement": AGREEMENT_FILE},
+        "policy": {"agreement": AGREEMENT_FILE, "trusted_keys": list(trusted_keys)},
         "agencies": [{"id": i, "name": name, "address": address} for i, (name, address) in agencies.items()],
     }
     path.write_text(tomli_w.dumps(data))
@@ -140,7 +146,8 @@ async def start_federation(
         broker_path = prepared.workdir / "broker.toml"
         tls = None if insecure_dev else prepared.pki.broker_tls
         audit = None if insecure_dev else prepared.audit["broker"]
-        write_broker_config(broker_path, endpoints, broker_listen, tls, audit)
+        keys = tuple(prepared.party_keys.values())
+        write_broker_config(broker_path, endpoints, broker_listen, tls, audit, keys)
         broker, broker_port = await create_broker_server(
             load_broker_config(broker_path), insecure_dev=insecure_dev
         )

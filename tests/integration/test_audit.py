@@ -20,11 +20,12 @@ from audit.sealing import unseal
 from audit.store import AuditLog, payloads
 from audit.verify import verify_log
 from broker import BrokerConfig, create_server
-from broker.config import AgencyEndpoint, PolicySection
+from broker.config import AgencyEndpoint
 from lateral.client import broker_channel
 from lateral.demo import Federation, Prepared
 from lateral.demo.agreement import AGREEMENT_FILE, DEMO_CALLER
 from lateral.demo.auditing import prepare_audit
+from policy.trust import PolicySection
 from protos.lateral.v1 import broker_pb2_grpc, common_pb2
 from tests.databases import fresh_database
 from tests.integration.truth import person_of

@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from broker import BrokerConfig, create_server
-from broker.config import AgencyEndpoint, BrokerSection, PolicySection
+from broker.config import AgencyEndpoint, BrokerSection
 from lateral.client import broker_channel
 from lateral.demo import Prepared
 from lateral.demo.agreement import AGREEMENT_FILE, DEMO_CALLER
 from lateral.demo.examples import Example
+from policy.trust import PolicySection
 from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
 from tests.integration.conftest import AdapterProcess
 

@@ -12,9 +12,10 @@ from tomlkit.toml_document import TOMLDocument
 from adapters.core import create_server, load_adapter_config
 from broker import BrokerConfig
 from broker import create_server as create_broker
-from broker.config import AgencyEndpoint, PolicySection
+from broker.config import AgencyEndpoint
 from lateral.demo.agreement import DEMO_CALLER, write_signed_agreement
 from lateral.rpc import insecure_channel
+from policy.trust import PolicySection
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, broker_pb2, broker_pb2_grpc, common_pb2
 
 metadata = sa.MetaData()

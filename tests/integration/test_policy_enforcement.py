@@ -13,14 +13,14 @@ from google.rpc import error_details_pb2
 from tomlkit.toml_document import TOMLDocument
 
 from broker import BrokerConfig, create_server
-from broker.config import AgencyEndpoint, PolicySection
+from broker.config import AgencyEndpoint
 from lateral.client import broker_channel
 from lateral.demo import Federation, Prepared
 from lateral.demo.agreement import DEMO_CALLER, write_signed_agreement
 from lateral.errors import status_of
 from lateral.identity import Caller
 from lateral.rpc import InsecureNotAllowedError, secure_channel
-from policy.trust import AgreementRefusedError
+from policy.trust import AgreementRefusedError, PolicySection
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, broker_pb2, broker_pb2_grpc, common_pb2
 from synth import Person
 from tests.integration.truth import records_of

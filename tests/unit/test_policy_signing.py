@@ -123,3 +123,17 @@ def test_an_agency_no_party_holds_is_refused(signed: Path) -> None:
 
 def test_private_keys_are_owner_only(signed: Path, tmp_path: Path) -> None:
     assert {p.stat().st_mode & 0o777 for p in (tmp_path / "keys").iterdir()} == {0o600}
+
+
+def test_a_service_pins_the_keys_it_was_given(signed: Path) -> None:
+    agreement, _ = load_agreement(signed)
+    police_key = agreement.party("northshire-police").signing_key
+    load_trusted(signed, governs=["police"], today=TODAY, trusted_keys=[police_key])
+    other = agreement.party("northshire-fire").signing_key
+    with pytest.raises(AgreementRefusedError) as refused:
+        load_trusted(signed, governs=["police"], today=TODAY, trusted_keys=[other])
+    assert (refused.value.reason, str(refused.value)) == (
+        "UNTRUSTED_KEY",
+        f"{signed}: the signing key the agreement names for northshire-police is not one this service trusts "
+        "([policy] trusted_keys): the agreement may have been replaced",
+    )
