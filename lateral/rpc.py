@@ -39,12 +39,15 @@ def warn_insecure(what: str) -> None:
     print(INSECURE_WARNING.format(what=what), file=sys.stderr, flush=True)
 
 
-def add_standard_services(server: grpc.aio.Server, service_names: Iterable[str]) -> health.HealthServicer:
-    """Registers health checking and reflection for the given fully qualified service names."""
+def add_standard_services(
+    server: grpc.aio.Server, service_names: Iterable[str], health_only: Iterable[str] = ()
+) -> health.HealthServicer:
+    """Registers health checking and reflection for the given fully qualified service names; `health_only`
+    names are health statuses of parts (e.g. a database), not services, so reflection leaves them out."""
     names = list(service_names)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    for name in [*names, ""]:
+    for name in [*names, *health_only, ""]:
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection([*names, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     return health_servicer

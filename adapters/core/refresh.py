@@ -55,15 +55,36 @@ def refresh_index(config: AdapterConfig, index: MatchIndex) -> Refreshed:
     return Refreshed(merged, len(changed), False)
 
 
+@dataclass(frozen=True)
+class SourceStatus:
+    """Whether the agency database could be read at the last attempt."""
+
+    ok: bool = True
+    since: dt.datetime | None = None
+    detail: str = ""
+
+
 class Refresher:
-    """Runs refreshes in a worker thread and hands each new index to `install`."""
+    """Runs refreshes in a worker thread and hands each new index to `install`, and the source's status to
+    `report` whenever it changes (degraded while the database cannot be read; recovered on its own)."""
 
     def __init__(
-        self, config: AdapterConfig, current: Callable[[], MatchIndex], install: Callable[[MatchIndex], None]
+        self,
+        config: AdapterConfig,
+        current: Callable[[], MatchIndex],
+        install: Callable[[MatchIndex], None],
+        report: Callable[[SourceStatus], None] = lambda status: None,
     ) -> None:
         self._config = config
         self._current = current
         self._install = install
+        self._report = report
+        self.status = SourceStatus()
+
+    def _set(self, status: SourceStatus) -> None:
+        if status.ok != self.status.ok:
+            self.status = status
+            self._report(status)
 
     async def run(self) -> None:
         every = self._config.refresh.interval_seconds
@@ -79,15 +100,23 @@ class Refresher:
                     )
                 else:
                     done = await asyncio.to_thread(refresh_index, self._config, index)
-            except ConfigError as error:
+            except Exception as error:
                 # The source is unreachable for now: keep serving the index we have, and say so.
+                served = index.refreshed_at.isoformat(timespec="seconds")
+                detail = str(error) if isinstance(error, ConfigError) else type(error).__name__
                 log.warning(
-                    "%s: refresh failed, serving the index of %s: %s",
-                    self._config.agency.id,
-                    index.refreshed_at.isoformat(timespec="seconds"),
-                    error,
+                    "%s: refresh failed, serving the index of %s: %s", self._config.agency.id, served, detail
+                )
+                since = self.status.since if not self.status.ok else dt.datetime.now(dt.UTC)
+                self._set(
+                    SourceStatus(
+                        False,
+                        since,
+                        f"cannot read the agency database ({detail}); serving the index of {served}",
+                    )
                 )
                 continue
+            self._set(SourceStatus())
             self._install(done.index)
             if done.changed:
                 log.info(

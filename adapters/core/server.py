@@ -14,6 +14,8 @@ from typing import Any
 
 import grpc
 from google.protobuf import timestamp_pb2
+from grpc_health.v1 import health_pb2
+from grpc_health.v1.health import HealthServicer
 
 import lateral
 from adapters.core.config import AdapterConfig
@@ -21,7 +23,7 @@ from adapters.core.disclosure import Scope, finding_for
 from adapters.core.estimate import load_weights
 from adapters.core.index import MatchIndex
 from adapters.core.matching import Matcher, Thresholds
-from adapters.core.refresh import Refresher, build_index
+from adapters.core.refresh import Refresher, SourceStatus, build_index
 from adapters.core.scoring import Weights
 from adapters.core.source import Contact
 from audit.recorder import Recorder, open_recorder, released_fields
@@ -39,6 +41,9 @@ from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = adapter_pb2.DESCRIPTOR.services_by_name["AgencyAdapter"].full_name
+# Health of the agency database behind the adapter: NOT_SERVING while it cannot be read (the adapter itself
+# keeps SERVING answers from its last good index).
+SOURCE_HEALTH = f"{SERVICE_NAME}.Source"
 
 
 def matcher_for(config: AdapterConfig, index: MatchIndex) -> Matcher:
@@ -69,6 +74,8 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         self._config = config
         self._tls = tls
         self._recorder = recorder
+        self.health: HealthServicer | None = None
+        self.source = SourceStatus()
         self._brokers = frozenset(config.tls.brokers) if config.tls is not None else frozenset()
         self.install(index)
         c = config.contact
@@ -129,6 +136,19 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
                 "clauses": ",".join(decision.clauses),
             },
         )
+
+    def report(self, status: SourceStatus) -> None:
+        """The source's status, for Describe and for health (`lateral.v1.AgencyAdapter.Source`)."""
+        self.source = status
+        if status.ok:
+            log.info("%s: the agency database can be read again", self._config.agency.id)
+        if self.health is not None:
+            serving = (
+                health_pb2.HealthCheckResponse.SERVING
+                if status.ok
+                else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            self.health.set(SOURCE_HEALTH, serving)
 
     def _require_broker(self, context: object) -> None:
         """With mutual TLS, only the broker identities named in the configuration may ask for matches."""
@@ -215,6 +235,10 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
             index_refreshed_at=refreshed,
             source_watermark=index.watermark,
             categories=self._config.categories,
+            source_status="OK" if self.source.ok else "DEGRADED",
+            source_detail=""
+            if self.source.ok or self.source.since is None
+            else f"since {self.source.since.isoformat(timespec='seconds')}: {self.source.detail}",
         )
 
 
@@ -230,7 +254,7 @@ class AdapterServer:
     ) -> None:
         self.server = server
         self.servicer = servicer
-        self._refresher = Refresher(config, lambda: servicer.index, servicer.install)
+        self._refresher = Refresher(config, lambda: servicer.index, servicer.install, servicer.report)
         self._task: asyncio.Task[None] | None = None
         self._recorder = recorder
 
@@ -296,7 +320,7 @@ async def create_server(
     server = grpc.aio.server(options=SERVER_OPTIONS)
     servicer = AdapterServicer(config, index, trusted, tls, recorder)
     adapter_pb2_grpc.add_AgencyAdapterServicer_to_server(servicer, server)
-    add_standard_services(server, [SERVICE_NAME])
+    servicer.health = add_standard_services(server, [SERVICE_NAME], health_only=[SOURCE_HEALTH])
     try:
         port = bind(
             server,

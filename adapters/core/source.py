@@ -32,6 +32,7 @@ from adapters.core.columns import (
     transpose,
 )
 from adapters.core.config import AdapterConfig, TableMapping
+from adapters.core.connect import source_engine
 from lateral.config import ConfigError
 
 log = logging.getLogger(__name__)
@@ -523,6 +524,13 @@ def _newer(value: object, than: object) -> bool:
         return str(value) > str(than)
 
 
+def _unreadable(config: AdapterConfig, error: sa.exc.DBAPIError) -> ConfigError:
+    """The database went away or refused the connection. Connection errors name hosts and accounts, which
+    an admin needs; any other driver error is named by type only (its text could quote a row)."""
+    detail = str(error.orig) if isinstance(error, sa.exc.OperationalError) else type(error.orig).__name__
+    return ConfigError(f"{config.origin}: source.url: cannot read the database: {detail}")
+
+
 def read_changes(
     config: AdapterConfig, since: dict[str, object], sink: Sink
 ) -> tuple[list[str], dict[str, object]]:
@@ -532,7 +540,7 @@ def read_changes(
     Returns:
         The changed record keys and the new watermarks.
     """
-    engine = sa.create_engine(config.source.url)
+    engine = source_engine(config.source.url)
     changed = _Keys()
     try:
         with engine.connect() as conn:
@@ -548,8 +556,8 @@ def read_changes(
                 full.read_people(conn, chunk)
                 full.read_aliases(conn, chunk)
                 full.read_events(conn, chunk)
-    except sa.exc.OperationalError as error:
-        raise ConfigError(f"{config.origin}: source.url: cannot read the database: {error.orig}") from None
+    except sa.exc.DBAPIError as error:
+        raise _unreadable(config, error) from None
     finally:
         engine.dispose()
     return keys, {**since, **changed.marks}
@@ -563,7 +571,7 @@ def read_source(config: AdapterConfig, sink: Sink | None = None) -> Sink:
         ConfigError: when the database cannot be reached or the mapping does not fit it.
     """
     try:
-        engine = sa.create_engine(config.source.url)
+        engine = source_engine(config.source.url)
     except (sa.exc.ArgumentError, ImportError) as error:
         raise ConfigError(f"{config.origin}: source.url: cannot open the database: {error}") from None
     reader = _Reader(config, sink if sink is not None else SourceSnapshot())
@@ -572,8 +580,8 @@ def read_source(config: AdapterConfig, sink: Sink | None = None) -> Sink:
             reader.read_people(conn)
             reader.read_aliases(conn)
             reader.read_events(conn)
-    except sa.exc.OperationalError as error:
-        raise ConfigError(f"{config.origin}: source.url: cannot read the database: {error.orig}") from None
+    except sa.exc.DBAPIError as error:
+        raise _unreadable(config, error) from None
     finally:
         engine.dispose()
     for reason, count in reader.sink.skipped.items():

@@ -117,6 +117,8 @@ ALLOWED = {
     "DescribeResponse.index_refreshed_at",
     "DescribeResponse.index_refreshed_at.seconds",
     "DescribeResponse.index_refreshed_at.nanos",
+    "DescribeResponse.source_status",
+    "DescribeResponse.source_detail",
 }
 # Aggregate counts about the whole index, not about anyone: allowed despite their names.
 AGGREGATES = {"DescribeResponse.record_count", "DescribeResponse.person_count"}

@@ -1,0 +1,145 @@
+"""The agency database goes away while the adapter serves: answers keep coming from the last good index,
+health and Describe say DEGRADED, and the adapter recovers on its own when the database returns. Also:
+the adapter's sessions cannot write, on every database it supports."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from adapters.core import create_server, load_adapter_config
+from adapters.core.connect import source_engine
+from adapters.core.server import SOURCE_HEALTH
+from lateral.demo.agreement import DEMO_CALLER, write_signed_agreement
+from lateral.rpc import insecure_channel
+from policy.engine import subject_kind
+from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
+from synth import SynthConfig, generate, write_adapter_configs
+from synth.output import write_databases
+from tests.databases import fresh_database
+
+TODAY = dt.date(2026, 11, 21)
+
+
+@pytest.fixture
+def postgres() -> Iterator[str]:
+    yield from fresh_database("postgresql")
+
+
+def _connections(url: str, allowed: bool) -> None:
+    """Lets connections in, or shuts the database's door and drops everyone inside (as an outage would)."""
+    name = sa.make_url(url).database
+    admin = sa.create_engine(sa.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {'true' if allowed else 'false'}"))
+        if not allowed:
+            conn.execute(
+                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
+                {"name": name},
+            )
+    admin.dispose()
+
+
+async def _until(check: object, timeout: float = 20) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():  # type: ignore[operator]
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.2)
+
+
+async def test_an_outage_degrades_the_adapter_and_it_recovers_on_its_own(
+    postgres: str, tmp_path: Path
+) -> None:
+    data = generate(SynthConfig(people=2000, seed=4), TODAY)
+    write_databases(data, {"police": postgres})
+    write_signed_agreement(tmp_path)
+    config = load_adapter_config(write_adapter_configs(tmp_path, {"police": postgres})["police"])
+    config = config.model_copy(update={"refresh": config.refresh.model_copy(update={"interval_seconds": 1})})
+    records = data.records["police"]
+    server, port = await create_server(config, "127.0.0.1:0", insecure_dev=True)
+    await server.start()
+    try:
+        async with insecure_channel(f"127.0.0.1:{port}") as channel:
+            adapter = adapter_pb2_grpc.AgencyAdapterStub(channel)
+            health: Any = health_pb2_grpc.HealthStub(channel)
+
+            async def status() -> tuple[str, int]:
+                info = await adapter.Describe(adapter_pb2.DescribeRequest(), timeout=5)
+                reply = await health.Check(health_pb2.HealthCheckRequest(service=SOURCE_HEALTH), timeout=5)
+                return info.source_status, reply.status
+
+            async def answer() -> int:
+                seed = next(r for r in records.people if r.date_of_birth is not None)
+                assert seed.date_of_birth is not None
+                child = subject_kind(seed.date_of_birth.isoformat(), dt.date.today()) == "child"
+                request = adapter_pb2.MatchRequest(
+                    check_id="c",
+                    subject=common_pb2.Subject(
+                        given_names=list(seed.given_names),
+                        family_name=seed.family_name,
+                        date_of_birth=seed.date_of_birth.isoformat() if seed.date_of_birth else "",
+                    ),
+                    purpose="child-safeguarding" if child else "adult-safeguarding",
+                    justification="j",
+                    case_ref="C1",
+                    requester=adapter_pb2.Requester(
+                        organisation=DEMO_CALLER.organisation, role=DEMO_CALLER.role
+                    ),
+                )
+                return (await adapter.Match(request, timeout=5)).finding.outcome
+
+            assert await status() == ("OK", health_pb2.HealthCheckResponse.SERVING)
+            before = await answer()
+            _connections(postgres, allowed=False)
+
+            async def degraded() -> bool:
+                return (await status()) == ("DEGRADED", health_pb2.HealthCheckResponse.NOT_SERVING)
+
+            await _until(degraded)
+            info = await adapter.Describe(adapter_pb2.DescribeRequest(), timeout=5)
+            assert info.source_detail.startswith("since ")
+            assert "cannot read the agency database" in info.source_detail
+            assert await answer() == before  # still answering, from the last good index
+            _connections(postgres, allowed=True)
+
+            async def recovered() -> bool:
+                return (await status()) == ("OK", health_pb2.HealthCheckResponse.SERVING)
+
+            await _until(recovered)
+            assert await answer() == before
+    finally:
+        _connections(postgres, allowed=True)
+        await server.stop(None)
+
+
+@pytest.fixture
+def mariadb() -> Iterator[str]:
+    yield from fresh_database("mariadb")
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mariadb"])
+def test_the_adapters_sessions_cannot_write(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'x.db'}"
+        if kind == "sqlite"
+        else request.getfixturevalue("postgres" if kind == "postgresql" else "mariadb")
+    )
+    setup = sa.create_engine(url)
+    with setup.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE t (x INTEGER)"))
+    setup.dispose()
+    engine = source_engine(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM t")).scalar() == 0
+        with pytest.raises(sa.exc.DBAPIError):
+            conn.execute(sa.text("INSERT INTO t VALUES (1)"))
+    engine.dispose()
