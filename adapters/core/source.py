@@ -527,7 +527,13 @@ def _newer(value: object, than: object) -> bool:
 def _unreadable(config: AdapterConfig, error: sa.exc.DBAPIError) -> ConfigError:
     """The database went away or refused the connection. Connection errors name hosts and accounts, which
     an admin needs; any other driver error is named by type only (its text could quote a row)."""
-    detail = str(error.orig) if isinstance(error, sa.exc.OperationalError) else type(error.orig).__name__
+    if isinstance(error, sa.exc.OperationalError):
+        detail = str(error.orig)
+    else:  # ODBC errors lead with a SQLSTATE ('08001', 'IM002'), which says what went wrong without data
+        state = error.orig.args[0] if getattr(error.orig, "args", None) else ""
+        detail = type(error.orig).__name__ + (
+            f" {state}" if isinstance(state, str) and len(state) == 5 else ""
+        )
     return ConfigError(f"{config.origin}: source.url: cannot read the database: {detail}")
 
 
