@@ -530,10 +530,9 @@ def _unreadable(config: AdapterConfig, error: sa.exc.DBAPIError) -> ConfigError:
     if isinstance(error, sa.exc.OperationalError):
         detail = str(error.orig)
     else:  # ODBC errors lead with a SQLSTATE ('08001', 'IM002'), which says what went wrong without data
-        state = error.orig.args[0] if getattr(error.orig, "args", None) else ""
-        detail = type(error.orig).__name__ + (
-            f" {state}" if isinstance(state, str) and len(state) == 5 else ""
-        )
+        args = getattr(error.orig, "args", None) or ("",)
+        state = args[0] if isinstance(args[0], str) and len(args[0]) == 5 else ""
+        detail = f"{type(error.orig).__name__} {state}".strip()
     return ConfigError(f"{config.origin}: source.url: cannot read the database: {detail}")
 
 
