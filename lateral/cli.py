@@ -15,6 +15,7 @@ import click
 import grpc
 from google.protobuf import json_format
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from lateral import __version__
@@ -207,6 +208,156 @@ def adapter_match(config_path: Path, input_path: Path, output_path: Path, explai
         fail(str(error), 2)
     summary = ", ".join(f"{name} {count}" for name, count in sorted(outcomes.items()))
     err_console.print(f"{sum(outcomes.values())} queries matched ({summary or 'none'}); wrote {output_path}")
+
+
+@adapter.command("init")
+@click.option(
+    "--agency",
+    required=True,
+    help="police, fire, nhs, socialcare (their preset schemas) or any other id, e.g. generic or education.",
+)
+@click.option("--url", required=True, help="The agency database's SQLAlchemy URL (read only).")
+@click.option("--name", default="", help="The agency's name as MASH staff see it.")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="File to write (default: stdout).",
+)
+def adapter_init(agency: str, url: str, name: str, output: Path | None) -> None:
+    """Write a starter configuration inferred from the database's tables, with TODOs for what it could not.
+
+    \b
+      lateral adapter init --agency generic --url sqlite:///schools.db --output schools.toml
+      lateral adapter match --config schools.toml --input queries.csv --output results.csv
+    """
+    import re
+
+    from adapters.core.starter import starter_config
+
+    if not re.fullmatch(r"[a-z][a-z0-9-]{0,62}", agency):
+        fail(f"--agency {agency!r}: use lower-case letters, digits and hyphens", 2)
+    try:
+        text = starter_config(url, agency, name)
+    except ConfigError as error:
+        fail(str(error), 2)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    if output.exists():
+        fail(f"{output}: already exists; refusing to overwrite an admin's configuration", 2)
+    output.write_text(text)
+    todos = text.count("TODO")
+    err_console.print(
+        f"Wrote {output} ({todos} TODO(s) to check); then: lateral adapter doctor --config {output}"
+    )
+
+
+@adapter.command("doctor")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), required=True, help="Adapter TOML file."
+)
+def adapter_doctor(config_path: Path) -> None:
+    """Check an adapter before it goes live: database, privileges, mappings, agreement, certificates, audit.
+
+    Exit status 1 when anything must be fixed; warnings alone exit 0.
+    """
+    from adapters.core import load_adapter_config
+    from adapters.core.doctor import diagnose
+
+    config = load(load_adapter_config, config_path)
+    with err_console.status("Checking..."):
+        findings = diagnose(config)
+    marks = {"ok": "[green]ok[/]     ", "warning": "[yellow]warning[/]", "problem": "[bold red]PROBLEM[/]"}
+    for f in findings:
+        err_console.print(f"{marks[f.level]} {f.topic}: {escape(f.message)}", highlight=False)
+    problems = sum(f.level == "problem" for f in findings)
+    warnings = sum(f.level == "warning" for f in findings)
+    err_console.print(f"{config.agency.id}: {problems} problem(s), {warnings} warning(s)")
+    sys.exit(1 if problems else 0)
+
+
+@adapter.group("index")
+def adapter_index() -> None:
+    """Build the match index from the agency database, or ask a running adapter about its index."""
+
+
+@adapter_index.command("build")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), required=True, help="Adapter TOML file."
+)
+def adapter_index_build(config_path: Path) -> None:
+    """Build the index as the adapter would (nothing is written), with progress, and report it."""
+    import time
+
+    from adapters.core import build_index, load_adapter_config
+
+    config = load(load_adapter_config, config_path)
+    started = time.perf_counter()
+    try:
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("{task.completed:,}"),
+            console=err_console,
+        ) as building:
+            stages = {
+                "people": building.add_task("People", total=None),
+                "activity": building.add_task("Activity", total=None),
+            }
+            index = build_index(config, lambda stage, n: building.advance(stages[stage], n))
+    except ConfigError as error:
+        fail(str(error), 2)
+    seconds = time.perf_counter() - started
+    rate = index.record_count / max(seconds, 1e-9)
+    click.echo(
+        f"{config.agency.id}: {index.record_count:,} records ({index.person_count:,} people), "
+        f"{index.activity_count:,} activities in {seconds:.1f} s ({rate:,.0f} records/s); "
+        f"watermark {index.watermark or '(none)'}"
+    )
+    for reason, count in index.skipped.items():
+        click.echo(f"  skipped {count:,} row(s): {reason}")
+
+
+@adapter_index.command("status")
+@click.option(
+    "--config", "config_path", type=click.Path(path_type=Path), required=True, help="Adapter TOML file."
+)
+@click.option("--address", default="", help="The running adapter's host:port (default: the file's listen).")
+@click.option("--insecure-dev", is_flag=True, help=INSECURE_HELP)
+def adapter_index_status(config_path: Path, address: str, insecure_dev: bool) -> None:
+    """Ask a running adapter how fresh its index is and whether its database can be read."""
+    from adapters.core import load_adapter_config
+    from lateral.rpc import insecure_channel, secure_channel
+    from pki.tls import Tls
+    from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc
+
+    config = load(load_adapter_config, config_path)
+    target = address or config.server.listen
+    if not insecure_dev and config.tls is None:
+        fail("the configuration has no [tls]; pass --insecure-dev for a plaintext development adapter", 2)
+
+    async def describe() -> adapter_pb2.DescribeResponse:
+        channel = (
+            insecure_channel(target)
+            if insecure_dev
+            else secure_channel(target, load(lambda _: Tls(config.tls), config_path).channel_credentials())  # type: ignore[arg-type]
+        )
+        async with channel:
+            return await adapter_pb2_grpc.AgencyAdapterStub(channel).Describe(
+                adapter_pb2.DescribeRequest(), timeout=5
+            )
+
+    try:
+        info = asyncio.run(describe())
+    except grpc.aio.AioRpcError as error:
+        fail(f"cannot ask the adapter at {target}: {error.code().name}", 3)
+    click.echo(
+        f"{info.agency_id}: {info.record_count:,} records, {info.activity_count:,} activities; built "
+        f"{info.index_built_at.ToDatetime():%Y-%m-%d %H:%M:%S} UTC, refreshed "
+        f"{info.index_refreshed_at.ToDatetime():%Y-%m-%d %H:%M:%S} UTC; source {info.source_status}"
+        + (f": {info.source_detail}" if info.source_detail else "")
+    )
 
 
 @adapter.command("estimate")

@@ -129,7 +129,7 @@ class Only:
     keys: tuple[str, ...] = ()
 
 
-def _statement(mapping: TableMapping, only: Only | None = None) -> sa.Executable:
+def mapping_statement(mapping: TableMapping, only: Only | None = None) -> sa.Executable:
     if mapping.query is not None:
         if only is None:
             return sa.text(mapping.query)
@@ -177,7 +177,7 @@ def _rows(
     """Runs a mapping and returns the position of each canonical column in its rows, and the rows in batches
     (streamed: never all held at once)."""
     try:
-        result = conn.execution_options(yield_per=BATCH).execute(_statement(mapping, only))
+        result = conn.execution_options(yield_per=BATCH).execute(mapping_statement(mapping, only))
     except sa.exc.DataError:
         # A conversion error's message can quote a value from a row: say where, never what.
         raise ConfigError(
