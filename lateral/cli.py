@@ -581,7 +581,14 @@ def check_command(
 @click.option(
     "--smoke", is_flag=True, help="Run a few checks, print them and exit (0 when all is as expected)."
 )
-def demo(workdir: Path, broker_port: int, people: int, smoke: bool) -> None:
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    help="AGENCY=URL: keep that agency's records in an empty database of your own, e.g. "
+    "police=postgresql+psycopg://postgres@127.0.0.1/demo_police (default: SQLite files in --workdir).",
+)
+def demo(workdir: Path, broker_port: int, people: int, smoke: bool, sources: tuple[str, ...]) -> None:
     """Start a whole federation on this machine with fictional people, and show a check.
 
     Generates a synthetic town (lateral synth), writes each agency's records into its own SQLite database in
@@ -590,4 +597,16 @@ def demo(workdir: Path, broker_port: int, people: int, smoke: bool) -> None:
     """
     from lateral.demo import run_demo
 
-    sys.exit(_run(run_demo(workdir, smoke=smoke, broker_port=broker_port, people=people, console=Console())))
+    urls = {}
+    for item in sources:
+        agency, _, url = item.partition("=")
+        if agency not in ("police", "fire", "nhs", "socialcare") or not url:
+            fail(f"--source {item!r}: give AGENCY=URL with AGENCY one of police, fire, nhs, socialcare", 2)
+        urls[agency] = url
+    sys.exit(
+        _run(
+            run_demo(
+                workdir, smoke=smoke, broker_port=broker_port, people=people, console=Console(), sources=urls
+            )
+        )
+    )

@@ -54,14 +54,26 @@ class Prepared:
     party_keys: dict[str, str]
 
 
-def prepare(workdir: Path, *, people: int = 20_000, seed: int = 1, today: dt.date | None = None) -> Prepared:
+def prepare(
+    workdir: Path,
+    *,
+    people: int = 20_000,
+    seed: int = 1,
+    today: dt.date | None = None,
+    sources: dict[str, str] | None = None,
+) -> Prepared:
     """Generates a synthetic population and writes each agency's database (afresh), its adapter configuration,
     the signed data-sharing agreement (dsa.toml, keys/), the federation's certificates (pki/) and, under
-    truth/, the ground truth, into workdir."""
+    truth/, the ground truth, into workdir.
+
+    Args:
+        sources: agency -> SQLAlchemy URL of an empty database to use instead of a SQLite file in workdir
+            (e.g. police on PostgreSQL, social care on MariaDB over ODBC).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     agreement, _ = load_agreement(write_signed_agreement(workdir, today=today))
     data = generate(SynthConfig(people=people, seed=seed), today)
-    urls = sqlite_urls(workdir)
+    urls = sqlite_urls(workdir) | (sources or {})
     write_databases(data, urls)
     write_truth(data, workdir / "truth")
     holders = {agency: party.id for agency in urls if (party := agreement.controller_of(agency)) is not None}

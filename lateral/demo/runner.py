@@ -124,10 +124,18 @@ def _verify_audit(prepared: Prepared, console: Console) -> bool:
     return ok
 
 
-async def run_demo(workdir: Path, *, smoke: bool, broker_port: int, people: int, console: Console) -> int:
+async def run_demo(
+    workdir: Path,
+    *,
+    smoke: bool,
+    broker_port: int,
+    people: int,
+    console: Console,
+    sources: dict[str, str] | None = None,
+) -> int:
     """Runs the demo; returns the process exit code."""
     with console.status(f"Generating {people:,} synthetic people and their records at four agencies..."):
-        prepared = await asyncio.to_thread(prepare, workdir, people=people)
+        prepared = await asyncio.to_thread(prepare, workdir, people=people, sources=sources)
     console.print(
         f"Wrote four agency databases for {people:,} synthetic people (ground truth in {workdir}/truth)."
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import tomli_w
 
 from adapters.core import build_index, load_adapter_config
 from adapters.core.connect import source_engine
@@ -108,3 +109,43 @@ def test_odbc_sessions_cannot_write(database: tuple[str, str, str]) -> None:
         with pytest.raises(sa.exc.DBAPIError):
             conn.execute(sa.text("INSERT INTO t VALUES (1)"))
     engine.dispose()
+
+
+@pytest.fixture
+def mixed_sources(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """(PostgreSQL URL, MariaDB URL, the MariaDB database's ODBC URL), all fresh."""
+    _drivers_or_skip()
+    for postgres in fresh_database("postgresql"):
+        for mariadb in fresh_database("mariadb"):
+            saved = os.environ.get("ODBCINI")
+            try:
+                yield postgres, mariadb, _register_dsn(tmp_path_factory.mktemp("mixed"), "mariadb", mariadb)
+            finally:
+                if saved is None:
+                    os.environ.pop("ODBCINI", None)
+                else:
+                    os.environ["ODBCINI"] = saved
+
+
+async def test_a_federation_on_mixed_databases(mixed_sources: tuple[str, str, str], tmp_path: Path) -> None:
+    """Police on PostgreSQL, social care on MariaDB over ODBC, NHS and fire on SQLite: the showcase check
+    answers as the ground truth says."""
+    from lateral.config import read_toml
+    from lateral.demo import prepare, start_federation
+    from lateral.demo.agreement import DEMO_CALLER
+    from protos.lateral.v1 import broker_pb2_grpc
+
+    postgres, mariadb, odbc = mixed_sources
+    prepared = prepare(tmp_path, people=20_000, seed=1, sources={"police": postgres, "socialcare": mariadb})
+    socialcare = read_toml(prepared.configs["socialcare"])
+    socialcare["source"]["url"] = odbc  # written natively, read over ODBC as the agency would
+    prepared.configs["socialcare"].write_text(tomli_w.dumps(socialcare))
+    federation = await start_federation(prepared)
+    try:
+        example = prepared.examples.three_agencies
+        async with federation.channel(DEMO_CALLER) as channel:
+            response = await broker_pb2_grpc.LateralCheckStub(channel).Check(example.request(), timeout=10)
+        assert {r.agency_id: r.finding.outcome for r in response.results} == example.expected
+        assert response.review_required
+    finally:
+        await federation.stop()
