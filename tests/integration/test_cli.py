@@ -274,3 +274,14 @@ async def test_adapter_estimate_writes_weights_a_configuration_can_use(
     )
     assert code == 0, err
     assert "KNOWN 1" in err
+
+
+async def test_index_status_asks_the_running_adapter(federation: Federation, prepared: Prepared) -> None:
+    _, port = federation.adapters["fire"]
+    config = str(prepared.configs["fire"])
+    code, out, err = await run(
+        "adapter", "index", "status", "--config", config, "--address", f"127.0.0.1:{port}"
+    )
+    assert code == 0, err
+    assert out.startswith("fire: ")
+    assert out.strip().endswith("source OK")
