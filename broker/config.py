@@ -24,6 +24,8 @@ class BrokerSection(Frozen):
     max_agency_timeout_ms: int = Field(default=2500, ge=50, le=60_000)
     # Kept back from the caller's deadline for aggregation and the reply.
     reserve_ms: int = Field(default=100, ge=0, le=5_000)
+    # Checks of one bulk stream (CheckMany) in flight at once.
+    bulk_concurrency: int = Field(default=8, ge=1, le=256)
 
 
 class AgencyEndpoint(Frozen):

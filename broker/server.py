@@ -3,10 +3,12 @@ permitted agencies, release only what the agreement allows, aggregate."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,13 @@ from broker.config import AgencyEndpoint, BrokerConfig
 from broker.fanout import FanOut
 from broker.limits import RateLimiter
 from broker.review import summarise
-from lateral.errors import InvalidRequestError, PermissionDeniedError, maps_errors
+from lateral.errors import (
+    InvalidRequestError,
+    LateralError,
+    PermissionDeniedError,
+    maps_errors,
+    maps_stream_errors,
+)
 from lateral.identity import Caller, Callers, CertifiedCallers, StatedCallers
 from lateral.rpc import SERVER_OPTIONS, add_standard_services, bind
 from pki.tls import Tls
@@ -151,6 +159,12 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         caller = self._callers.caller(context)
         self._check_party(caller)
         self._limits.admit(caller.organisation, caller.user)
+        return await self._check(caller, request, context.time_remaining())
+
+    async def _check(
+        self, caller: Caller, request: broker_pb2.CheckRequest, remaining: float | None
+    ) -> broker_pb2.CheckResponse:
+        """One check, from validation to the audited answer (Check and each item of CheckMany)."""
         violations = validate_check_request(request, self._purposes)
         if violations:
             log.info("check rejected: invalid %s", ", ".join(v.field for v in violations))
@@ -195,9 +209,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                 organisation=caller.organisation, system=caller.system, user=caller.user, role=caller.role
             ),
         )
-        answers = await self._fanout.ask(
-            permitted, match_request, self._agency_timeout(context.time_remaining())
-        )
+        answers = await self._fanout.ask(permitted, match_request, self._agency_timeout(remaining))
         results = [
             self._released(answers[a.id], decisions[a.id])
             if a.id in answers
@@ -239,6 +251,64 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             agreement=self._agreement_label,
         )
 
+    @maps_stream_errors
+    async def CheckMany(
+        self,
+        request_iterator: AsyncIterator[broker_pb2.BulkItem],
+        context: grpc.aio.ServicerContext[broker_pb2.BulkItem, broker_pb2.BulkResult],
+    ) -> AsyncIterator[broker_pb2.BulkResult]:
+        """Each item checked as Check would, `bulk_concurrency` at a time, results as they complete. Bulk
+        work is bounded by the agreement's per-purpose cap rather than the per-user rate limit."""
+        caller = self._callers.caller(context)
+        self._check_party(caller)
+        results: asyncio.Queue[broker_pb2.BulkResult | None] = asyncio.Queue()
+        slots = asyncio.Semaphore(self._config.broker.bulk_concurrency)
+        per_purpose: Counter[str] = Counter()
+        running: set[asyncio.Task[None]] = set()
+
+        async def one(item: broker_pb2.BulkItem) -> None:
+            try:
+                response = await self._check(caller, item.request, None)
+                result = broker_pb2.BulkResult(item_id=item.item_id, response=response)
+            except LateralError as error:
+                result = _failed(item.item_id, error.code.name, error.message)
+            except Exception as error:
+                reference = uuid.uuid4().hex[:12]
+                log.error("unexpected %s in a bulk item (reference %s)", type(error).__name__, reference)
+                result = _failed(item.item_id, "INTERNAL", f"internal error (reference {reference})")
+            finally:
+                slots.release()
+            await results.put(result)
+
+        async def read() -> None:
+            async for item in request_iterator:
+                purpose = self._purposes.get(item.request.purpose)
+                per_purpose[item.request.purpose] += 1
+                cap = purpose.max_bulk_checks if purpose is not None else None
+                if cap is not None and per_purpose[item.request.purpose] > cap:
+                    message = (
+                        f"the agreement caps bulk checks for purpose {item.request.purpose} at {cap} per run"
+                    )
+                    await results.put(_failed(item.item_id, "RESOURCE_EXHAUSTED", message))
+                    continue
+                await slots.acquire()
+                task = asyncio.create_task(one(item))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            await asyncio.gather(*list(running))
+            await results.put(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (result := await results.get()) is not None:
+                yield result
+            await reader
+        finally:
+            if not reader.done():
+                reader.cancel()
+                for task in list(running):
+                    task.cancel()
+
     @maps_errors
     async def ListAgencies(
         self,
@@ -260,6 +330,10 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                 for p in self._agreement.purposes
             ],
         )
+
+
+def _failed(item_id: str, code: str, message: str) -> broker_pb2.BulkResult:
+    return broker_pb2.BulkResult(item_id=item_id, error=broker_pb2.BulkError(code=code, message=message))
 
 
 class BrokerServer:

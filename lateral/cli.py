@@ -20,16 +20,14 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from lateral import __version__
 from lateral.audit_cli import audit
+from lateral.bulk_cli import bulk_check
+from lateral.caller_options import INSECURE_HELP, caller_options, resolve_caller
 from lateral.config import ConfigError
 from lateral.console import err_console, fail, load
 from lateral.dsa_cli import dsa
 from lateral.pki_cli import pki
 from lateral.rpc import InsecureNotAllowedError
 from lateral.synth_cli import synth
-
-DEFAULT_BROKER = "127.0.0.1:50051"
-INSECURE_HELP = "Use plaintext gRPC with no authentication. Development only: never with real data."
-
 
 T = TypeVar("T")
 
@@ -104,6 +102,7 @@ main.add_command(synth)
 main.add_command(dsa)
 main.add_command(pki)
 main.add_command(audit)
+main.add_command(bulk_check)
 
 
 def _server_logging() -> None:
@@ -423,40 +422,10 @@ def adapter_estimate(config_path: Path, output_path: Path, pairs: int) -> None:
 @click.option("--justification", default="", help="Why this check is needed (required by most purposes).")
 @click.option("--case-ref", default="", help="Your case or referral reference.")
 @click.option(
-    "--broker",
-    "broker_address",
-    envvar="LATERAL_BROKER",
-    default=DEFAULT_BROKER,
-    show_default=True,
-    help="The broker's host:port (or set LATERAL_BROKER).",
-)
-@click.option(
     "--timeout", type=click.FloatRange(0.1, 60), default=5.0, show_default=True, help="Seconds to wait."
 )
-@click.option(
-    "--organisation",
-    envvar="LATERAL_ORGANISATION",
-    default="",
-    help="Your organisation's party id (LATERAL_ORGANISATION). With a certificate, the certificate's.",
-)
-@click.option("--ca", envvar="LATERAL_CA", default="", help="The federation's CA certificate (LATERAL_CA).")
-@click.option("--cert", envvar="LATERAL_CERT", default="", help="Your system's certificate (LATERAL_CERT).")
-@click.option("--key", envvar="LATERAL_KEY", default="", help="Its private key (LATERAL_KEY).")
-@click.option(
-    "--role",
-    envvar="LATERAL_ROLE",
-    required=True,
-    help="Your role, as the agreement names it (LATERAL_ROLE).",
-)
-@click.option(
-    "--user",
-    envvar="LATERAL_USER",
-    default="cli-user",
-    show_default=True,
-    help="Your user id (LATERAL_USER).",
-)
+@caller_options
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON instead of a table.")
-@click.option("--insecure-dev", is_flag=True, help=INSECURE_HELP)
 def check_command(
     given_names: tuple[str, ...],
     family_name: str,
@@ -497,25 +466,18 @@ def check_command(
     """
     from lateral.client import build_request, check
     from lateral.errors import field_violations
-    from lateral.identity import Caller
     from lateral.render import render_check
-    from lateral.rpc import warn_insecure
-    from pki.tls import Tls, TlsSection
 
-    tls = None
-    if insecure_dev:
-        warn_insecure("client")
-        if not organisation:
-            fail("--organisation is needed with --insecure-dev (no certificate says who you are)", 2)
-    elif not (ca and cert and key):
-        fail(
-            "the broker connection needs your case system's certificate: --ca, --cert and --key "
-            "(or LATERAL_CA, LATERAL_CERT, LATERAL_KEY); --insecure-dev on a development machine only",
-            2,
-        )
-    else:
-        tls = load(lambda _: Tls(TlsSection(ca=ca, cert=cert, key=key)), Path(cert))
-        organisation = organisation or tls.identity.organisation
+    caller, tls = resolve_caller(
+        organisation=organisation,
+        ca=ca,
+        cert=cert,
+        key=key,
+        role=role,
+        user=user,
+        insecure_dev=insecure_dev,
+        system="lateral-cli",
+    )
     request = build_request(
         given_names=list(given_names),
         family_name=family_name,
@@ -529,7 +491,6 @@ def check_command(
         case_ref=case_ref,
     )
     try:
-        caller = Caller(organisation=organisation, system="lateral-cli", user=user, role=role)
         response = asyncio.run(check(broker_address, request, caller=caller, timeout=timeout, tls=tls))
     except ConfigError as error:
         fail(str(error), 2)

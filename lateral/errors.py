@@ -9,9 +9,9 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -147,6 +147,29 @@ def maps_errors(method: Handler[Self_, Req, Resp]) -> Handler[Self_, Req, Resp]:
             log.error("unexpected %s in %s (reference %s)", type(error).__name__, method.__name__, reference)
             await context.abort_with_status(_internal_status(reference))
         raise AssertionError("abort_with_status returned")  # pragma: no cover - abort always raises
+
+    return wrapper
+
+
+StreamHandler = Callable[[Self_, Req, grpc.aio.ServicerContext[Any, Resp]], AsyncIterator[Resp]]
+
+
+def maps_stream_errors(method: StreamHandler[Self_, Req, Resp]) -> StreamHandler[Self_, Req, Resp]:
+    """maps_errors for a method that streams its responses: an error ends the stream with its status."""
+
+    @functools.wraps(method)
+    async def wrapper(
+        self: Self_, request: Req, context: grpc.aio.ServicerContext[Any, Resp]
+    ) -> AsyncIterator[Resp]:
+        try:
+            async for response in method(self, request, context):
+                yield response
+        except LateralError as error:
+            await context.abort_with_status(to_status(error))
+        except Exception as error:
+            reference = uuid.uuid4().hex[:12]
+            log.error("unexpected %s in %s (reference %s)", type(error).__name__, method.__name__, reference)
+            await context.abort_with_status(_internal_status(reference))
 
     return wrapper
 

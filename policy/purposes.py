@@ -23,3 +23,5 @@ class Purpose(Frozen):
     subjects: Subjects = "any"
     requires_case_ref: bool = True
     requires_justification: bool = True
+    # At most this many checks for the purpose in one bulk run (lateral bulk-check); none: no cap.
+    max_bulk_checks: int | None = Field(default=None, ge=1)

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESPONSES: list[Descriptor] = [
     broker_pb2.CheckResponse.DESCRIPTOR,
     broker_pb2.ListAgenciesResponse.DESCRIPTOR,
+    broker_pb2.BulkResult.DESCRIPTOR,
     adapter_pb2.MatchResponse.DESCRIPTOR,
     adapter_pb2.DescribeResponse.DESCRIPTOR,
 ]
@@ -120,6 +121,12 @@ ALLOWED = {
     "DescribeResponse.source_status",
     "DescribeResponse.source_detail",
 }
+# A bulk result carries one check's response, and why an item was not answered.
+ALLOWED |= {"BulkResult.item_id", "BulkResult.error", "BulkResult.error.code", "BulkResult.error.message"}
+ALLOWED |= {
+    p.replace("CheckResponse", "BulkResult.response", 1) for p in ALLOWED if p.startswith("CheckResponse")
+}
+ALLOWED.add("BulkResult.response")
 # Aggregate counts about the whole index, not about anyone: allowed despite their names.
 AGGREGATES = {"DescribeResponse.record_count", "DescribeResponse.person_count"}
 # The one place an attribute *name* (not value) crosses: what would resolve a POSSIBLE.

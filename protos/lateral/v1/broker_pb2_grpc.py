@@ -44,6 +44,11 @@ class LateralCheckStub:
                 request_serializer=lateral_dot_v1_dot_broker__pb2.ListAgenciesRequest.SerializeToString,
                 response_deserializer=lateral_dot_v1_dot_broker__pb2.ListAgenciesResponse.FromString,
                 _registered_method=True)
+        self.CheckMany = channel.stream_stream(
+                '/lateral.v1.LateralCheck/CheckMany',
+                request_serializer=lateral_dot_v1_dot_broker__pb2.BulkItem.SerializeToString,
+                response_deserializer=lateral_dot_v1_dot_broker__pb2.BulkResult.FromString,
+                _registered_method=True)
 
 
 class LateralCheckServicer:
@@ -66,6 +71,15 @@ class LateralCheckServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckMany(self, request_iterator, context):
+        """Many checks on one stream (a caseload, the morning's referrals): each item is a check like Check, made
+        and audited on its own, with bounded concurrency at the broker. Results come back as they complete,
+        each naming the item it answers. The agreement can cap how many a stream may carry per purpose.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LateralCheckServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +92,11 @@ def add_LateralCheckServicer_to_server(servicer, server):
                     servicer.ListAgencies,
                     request_deserializer=lateral_dot_v1_dot_broker__pb2.ListAgenciesRequest.FromString,
                     response_serializer=lateral_dot_v1_dot_broker__pb2.ListAgenciesResponse.SerializeToString,
+            ),
+            'CheckMany': grpc.stream_stream_rpc_method_handler(
+                    servicer.CheckMany,
+                    request_deserializer=lateral_dot_v1_dot_broker__pb2.BulkItem.FromString,
+                    response_serializer=lateral_dot_v1_dot_broker__pb2.BulkResult.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -134,6 +153,33 @@ class LateralCheck:
             '/lateral.v1.LateralCheck/ListAgencies',
             lateral_dot_v1_dot_broker__pb2.ListAgenciesRequest.SerializeToString,
             lateral_dot_v1_dot_broker__pb2.ListAgenciesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckMany(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/lateral.v1.LateralCheck/CheckMany',
+            lateral_dot_v1_dot_broker__pb2.BulkItem.SerializeToString,
+            lateral_dot_v1_dot_broker__pb2.BulkResult.FromString,
             options,
             channel_credentials,
             insecure,

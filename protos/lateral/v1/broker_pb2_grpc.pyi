@@ -39,6 +39,11 @@ class LateralCheckStub:
     """
     ListAgencies: _grpc.UnaryUnaryMultiCallable[_broker_pb2.ListAgenciesRequest, _broker_pb2.ListAgenciesResponse]
     """Lists the agencies and purposes this broker serves. Carries no personal data."""
+    CheckMany: _grpc.StreamStreamMultiCallable[_broker_pb2.BulkItem, _broker_pb2.BulkResult]
+    """Many checks on one stream (a caseload, the morning's referrals): each item is a check like Check, made
+    and audited on its own, with bounded concurrency at the broker. Results come back as they complete,
+    each naming the item it answers. The agreement can cap how many a stream may carry per purpose.
+    """
 
 @_typing.type_check_only
 class LateralCheckAsyncStub(LateralCheckStub):
@@ -51,6 +56,11 @@ class LateralCheckAsyncStub(LateralCheckStub):
     """
     ListAgencies: _aio.UnaryUnaryMultiCallable[_broker_pb2.ListAgenciesRequest, _broker_pb2.ListAgenciesResponse]  # type: ignore[assignment]
     """Lists the agencies and purposes this broker serves. Carries no personal data."""
+    CheckMany: _aio.StreamStreamMultiCallable[_broker_pb2.BulkItem, _broker_pb2.BulkResult]  # type: ignore[assignment]
+    """Many checks on one stream (a caseload, the morning's referrals): each item is a check like Check, made
+    and audited on its own, with bounded concurrency at the broker. Results come back as they complete,
+    each naming the item it answers. The agreement can cap how many a stream may carry per purpose.
+    """
 
 class LateralCheckServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -72,5 +82,16 @@ class LateralCheckServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_broker_pb2.ListAgenciesResponse, _abc.Awaitable[_broker_pb2.ListAgenciesResponse]]:
         """Lists the agencies and purposes this broker serves. Carries no personal data."""
+
+    @_abc_1.abstractmethod
+    def CheckMany(
+        self,
+        request_iterator: _MaybeAsyncIterator[_broker_pb2.BulkItem],
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_broker_pb2.BulkResult], _abc.AsyncIterator[_broker_pb2.BulkResult]]:
+        """Many checks on one stream (a caseload, the morning's referrals): each item is a check like Check, made
+        and audited on its own, with bounded concurrency at the broker. Results come back as they complete,
+        each naming the item it answers. The agreement can cap how many a stream may carry per purpose.
+        """
 
 def add_LateralCheckServicer_to_server(servicer: LateralCheckServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
