@@ -195,7 +195,7 @@ async def run_bulk(
 
             async for result in stub.CheckMany(requests()):
                 _record(writer, handle, result, agencies)
-                now += 1
+                now += not result.HasField("error")
                 advance()
             for result in local_failures:
                 _record(writer, handle, result, agencies)

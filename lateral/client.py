@@ -49,21 +49,30 @@ def build_request(
     )
 
 
-class _Identifies(grpc.aio.UnaryUnaryClientInterceptor):
-    """Adds the caller's identity to every call on a channel: a fresh user assertion signed with the
-    system's certificate key (mutual TLS), or the stated identity (plaintext development)."""
+class _Identity:
+    """The caller's identity for each call: a fresh user assertion signed with the system's certificate key
+    (mutual TLS), or the stated identity (plaintext development)."""
 
     def __init__(self, caller: Caller, tls: Tls | None) -> None:
         self._caller = caller
         self._tls = tls
 
-    def _metadata(self) -> tuple[tuple[str, str], ...]:
+    def stated(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         if self._tls is None:
-            return self._caller.metadata()
-        token = mint(
-            self._tls.private_key, self._tls.identity, user=self._caller.user, role=self._caller.role
+            added = self._caller.metadata()
+        else:
+            tls, caller = self._tls, self._caller
+            added = ((METADATA_KEY, mint(tls.private_key, tls.identity, user=caller.user, role=caller.role)),)
+        metadata = grpc.aio.Metadata(*(details.metadata or ()), *added)
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
         )
-        return ((METADATA_KEY, token),)
+
+
+# grpc.aio files each interceptor under one kind of call only: one class per kind.
+class _IdentifiesUnary(grpc.aio.UnaryUnaryClientInterceptor):
+    def __init__(self, identity: _Identity) -> None:
+        self._identity = identity
 
     async def intercept_unary_unary(
         self,
@@ -71,11 +80,20 @@ class _Identifies(grpc.aio.UnaryUnaryClientInterceptor):
         details: grpc.aio.ClientCallDetails,
         request: Any,
     ) -> Any:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()), *self._metadata())
-        stated = grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
-        )
-        return await continuation(stated, request)
+        return await continuation(self._identity.stated(details), request)
+
+
+class _IdentifiesStream(grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, identity: _Identity) -> None:
+        self._identity = identity
+
+    async def intercept_stream_stream(
+        self,
+        continuation: Callable[[grpc.aio.ClientCallDetails, Any], Awaitable[Any]],
+        details: grpc.aio.ClientCallDetails,
+        request_iterator: Any,
+    ) -> Any:
+        return await continuation(self._identity.stated(details), request_iterator)
 
 
 def broker_channel(address: str, caller: Caller, tls: Tls | None = None) -> grpc.aio.Channel:
@@ -87,13 +105,15 @@ def broker_channel(address: str, caller: Caller, tls: Tls | None = None) -> grpc
     Raises:
         ConfigError: the certificate belongs to another organisation than caller.organisation.
     """
+    identity = _Identity(caller, tls)
+    interceptors: list[grpc.aio.ClientInterceptor] = [_IdentifiesUnary(identity), _IdentifiesStream(identity)]
     if tls is None:
-        return insecure_channel(address, interceptors=[_Identifies(caller, None)])
+        return insecure_channel(address, interceptors=interceptors)
     if caller.organisation and caller.organisation != tls.identity.organisation:
         raise ConfigError(
             f"the client certificate is {tls.identity.organisation}'s, not {caller.organisation}'s"
         )
-    return secure_channel(address, tls.channel_credentials(), interceptors=[_Identifies(caller, tls)])
+    return secure_channel(address, tls.channel_credentials(), interceptors=interceptors)
 
 
 async def check(
