@@ -17,7 +17,7 @@ from typing import Any
 
 from audit.keys import AuditKeys, AuditSection, load_keys
 from audit.rotation import ensure_key
-from audit.sealing import pseudonym, seal
+from audit.sealing import address_pseudonym, pseudonym, seal
 from audit.store import AuditLog, AuditUnavailableError
 from lateral.config import ConfigError
 from lateral.errors import UnavailableError
@@ -29,6 +29,7 @@ FINDING_FIELDS = {
     "categories": "category",
     "latest_activity_date": "latest_date",
     "activity_count": "count",
+    "people_count": "people_count",
     "contact": "contact",
 }
 
@@ -54,11 +55,22 @@ class Recorder:
 
     def subject(self, subject: common_pb2.Subject, justification: str = "") -> dict[str, str]:
         sealed = json.dumps(
-            {"subject": json.loads(_subject_json(subject)), "justification": justification},
+            {"subject": json.loads(_message_json(subject)), "justification": justification},
             ensure_ascii=False,
         )
         return {
             "subject_pseudonym": pseudonym(self.keys.pseudonym, subject),
+            "sealed": seal(self.keys.auditor, sealed.encode()),
+        }
+
+    def address(self, address: common_pb2.Address, justification: str = "") -> dict[str, str]:
+        """A household check's address: a keyed pseudonym, and the address sealed to the auditors."""
+        sealed = json.dumps(
+            {"address": json.loads(_message_json(address)), "justification": justification},
+            ensure_ascii=False,
+        )
+        return {
+            "address_pseudonym": address_pseudonym(self.keys.pseudonym, address),
             "sealed": seal(self.keys.auditor, sealed.encode()),
         }
 
@@ -121,10 +133,10 @@ async def open_recorder(
     return recorder
 
 
-def _subject_json(subject: common_pb2.Subject) -> str:
+def _message_json(message: common_pb2.Subject | common_pb2.Address) -> str:
     from google.protobuf import json_format
 
-    return json_format.MessageToJson(subject, indent=None)
+    return json_format.MessageToJson(message, indent=None)
 
 
 def decisions_payload(decisions: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

@@ -38,6 +38,12 @@ def pseudonym(key: bytes, subject: common_pb2.Subject) -> str:
     return hmac.new(key, "|".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def address_pseudonym(key: bytes, address: common_pb2.Address) -> str:
+    """The same value for the same address however it was typed: repeated checks on one home show up."""
+    parts = [_fold(" ".join(address.lines)), _fold(address.postcode), address.uprn.strip()]
+    return hmac.new(key, ("address|" + "|".join(parts)).encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def _key(shared: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(shared)
 

@@ -76,13 +76,23 @@ class AgencyClient:
             clauses,
         )
 
-    async def match(self, request: adapter_pb2.MatchRequest, timeout: float) -> common_pb2.AgencyResult:
-        """Asks the agency, never raising: failures become UNAVAILABLE or TIMEOUT rows."""
+    async def match(
+        self,
+        request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest,
+        timeout: float,
+    ) -> common_pb2.AgencyResult:
+        """Asks the agency (Match, or MatchHousehold for an address), never raising: failures become
+        UNAVAILABLE or TIMEOUT rows."""
         started = time.perf_counter()
         try:
             # The per-call timeout is the deadline the adapter sees; the outer guard covers a channel stuck
             # before the call starts.
-            response = await asyncio.wait_for(self._stub.Match(request, timeout=timeout), timeout + 0.1)
+            call = (
+                self._stub.MatchHousehold(request, timeout=timeout)
+                if isinstance(request, adapter_pb2.HouseholdMatchRequest)
+                else self._stub.Match(request, timeout=timeout)
+            )
+            response = await asyncio.wait_for(call, timeout + 0.1)
         except grpc.aio.AioRpcError as error:
             code = error.code()
             if code == grpc.StatusCode.PERMISSION_DENIED:
@@ -118,7 +128,10 @@ class FanOut:
         self.clients = {e.id: AgencyClient(e, credentials) for e in endpoints}
 
     async def ask(
-        self, agencies: Sequence[str], request: adapter_pb2.MatchRequest, timeout: float
+        self,
+        agencies: Sequence[str],
+        request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest,
+        timeout: float,
     ) -> dict[str, common_pb2.AgencyResult]:
         """Asks the given agencies concurrently; one row per agency."""
         rows = await asyncio.gather(*(self.clients[a].match(request, timeout) for a in agencies))

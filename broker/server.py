@@ -34,12 +34,14 @@ from policy.engine import Decision, PolicyEngine, subject_kind
 from policy.engine import Request as PolicyRequest
 from policy.release import release_only
 from policy.trust import TrustedAgreement, load_trusted
-from policy.validation import validate_check_request
+from policy.validation import validate_check_request, validate_household_request
 from protos.lateral.v1 import adapter_pb2, broker_pb2, broker_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = broker_pb2.DESCRIPTOR.services_by_name["LateralCheck"].full_name
+# What can be asked: a person, or a household at an address.
+Asked = broker_pb2.CheckRequest | broker_pb2.HouseholdRequest
 
 
 class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
@@ -68,11 +70,13 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         budget = b.default_deadline_ms / 1000 if remaining is None else remaining
         return max(0.001, min(budget - b.reserve_ms / 1000, b.max_agency_timeout_ms / 1000))
 
-    def _decide(
-        self, caller: Caller, request: broker_pb2.CheckRequest, now: dt.datetime
-    ) -> dict[str, Decision]:
+    def _decide(self, caller: Caller, request: Asked, now: dt.datetime) -> dict[str, Decision]:
         today = now.astimezone(self._engine.zone).date()
-        subject = subject_kind(request.subject.date_of_birth, today)
+        subject = (
+            subject_kind(request.subject.date_of_birth, today)
+            if isinstance(request, broker_pb2.CheckRequest)
+            else "unknown"  # a household: whoever lives there
+        )
         return {
             a.id: self._engine.decide(
                 PolicyRequest(caller.organisation, caller.role, request.purpose, a.id, now, subject)
@@ -108,9 +112,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                 "IDENTITY_MISMATCH",
             )
 
-    async def _audit(
-        self, kind: str, caller: Caller, request: broker_pb2.CheckRequest, **fields: Any
-    ) -> None:
+    async def _audit(self, kind: str, caller: Caller, request: Asked, **fields: Any) -> None:
         """Records an event about this request (fails closed: raises when the log cannot be written)."""
         if self._recorder is None:
             return
@@ -162,23 +164,30 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         return await self._check(caller, request, context.time_remaining())
 
     async def _check(
-        self, caller: Caller, request: broker_pb2.CheckRequest, remaining: float | None
+        self, caller: Caller, request: Asked, remaining: float | None
     ) -> broker_pb2.CheckResponse:
-        """One check, from validation to the audited answer (Check and each item of CheckMany)."""
-        violations = validate_check_request(request, self._purposes)
+        """One check of a person (Check, each item of CheckMany) or a household (CheckHousehold), from
+        validation to the audited answer. Events of household checks are "household-..."."""
+        household = isinstance(request, broker_pb2.HouseholdRequest)
+        event = "household" if household else "check"
+        violations = (
+            validate_household_request(request, self._purposes)
+            if isinstance(request, broker_pb2.HouseholdRequest)
+            else validate_check_request(request, self._purposes)
+        )
         if violations:
-            log.info("check rejected: invalid %s", ", ".join(v.field for v in violations))
-            await self._audit("check-invalid", caller, request, fields=[v.field for v in violations])
+            log.info("%s rejected: invalid %s", event, ", ".join(v.field for v in violations))
+            await self._audit(f"{event}-invalid", caller, request, fields=[v.field for v in violations])
             raise InvalidRequestError(violations)
         now = self._clock()
         decisions = self._decide(caller, request, now)
         permitted = [agency for agency, d in decisions.items() if d.allowed]
-        subject = self._recorder.subject(request.subject, request.justification) if self._recorder else {}
+        subject = self._about(request)
         if not permitted:
             log.info("check refused for %s/%s: %s", caller.organisation, caller.role, request.purpose)
             refusal = self._refuse_all(decisions)
             await self._audit(
-                "check-denied",
+                f"{event}-denied",
                 caller,
                 request,
                 **subject,
@@ -190,7 +199,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         check_id = uuid.uuid4().hex
         # Durable before any agency is asked: no audit, no check.
         await self._audit(
-            "check-received",
+            f"{event}-received",
             caller,
             request,
             check_id=check_id,
@@ -199,16 +208,19 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             decisions=decisions_payload(decisions),
             agreement=self._agreement_label,
         )
-        match_request = adapter_pb2.MatchRequest(
-            check_id=check_id,
-            subject=request.subject,
-            purpose=request.purpose,
-            justification=request.justification,
-            case_ref=request.case_ref,
-            requester=adapter_pb2.Requester(
-                organisation=caller.organisation, system=caller.system, user=caller.user, role=caller.role
-            ),
+        requester = adapter_pb2.Requester(
+            organisation=caller.organisation, system=caller.system, user=caller.user, role=caller.role
         )
+        match_request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest
+        if isinstance(request, broker_pb2.HouseholdRequest):
+            match_request = adapter_pb2.HouseholdMatchRequest(address=request.address)
+        else:
+            match_request = adapter_pb2.MatchRequest(subject=request.subject)
+        match_request.check_id = check_id
+        match_request.purpose = request.purpose
+        match_request.justification = request.justification
+        match_request.case_ref = request.case_ref
+        match_request.requester.CopyFrom(requester)
         answers = await self._fanout.ask(permitted, match_request, self._agency_timeout(remaining))
         results = [
             self._released(answers[a.id], decisions[a.id])
@@ -220,7 +232,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         today = now.astimezone(self._engine.zone).date()
         summary = summarise(results, self._agreement.review, today, counted)
         await self._audit(
-            "check-completed",
+            f"{event}-completed",
             caller,
             request,
             check_id=check_id,
@@ -231,7 +243,8 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         checked_at = timestamp_pb2.Timestamp()
         checked_at.FromDatetime(now.astimezone(dt.UTC).replace(tzinfo=None))
         log.info(
-            "check %s for %s: %d/%d agencies asked, %d with activity, review %s",
+            "%s %s for %s: %d/%d agencies asked, %d with activity, review %s",
+            event,
             check_id,
             request.purpose,
             len(permitted),
@@ -250,6 +263,25 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             review_reasons=summary.reasons,
             agreement=self._agreement_label,
         )
+
+    def _about(self, request: Asked) -> dict[str, str]:
+        """Who or where was checked, for the audit log: a pseudonym, and the details sealed to auditors."""
+        if self._recorder is None:
+            return {}
+        if isinstance(request, broker_pb2.CheckRequest):
+            return self._recorder.subject(request.subject, request.justification)
+        return self._recorder.address(request.address, request.justification)
+
+    @maps_errors
+    async def CheckHousehold(
+        self,
+        request: broker_pb2.HouseholdRequest,
+        context: grpc.aio.ServicerContext[broker_pb2.HouseholdRequest, broker_pb2.CheckResponse],
+    ) -> broker_pb2.CheckResponse:
+        caller = self._callers.caller(context)
+        self._check_party(caller)
+        self._limits.admit(caller.organisation, caller.user)
+        return await self._check(caller, request, context.time_remaining())
 
     @maps_stream_errors
     async def CheckMany(

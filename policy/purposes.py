@@ -21,6 +21,8 @@ class Purpose(Frozen):
     # The statutory duty or power relied on, e.g. "Children Act 1989 s47".
     lawful_basis: tuple[str, ...] = Field(min_length=1)
     subjects: Subjects = "any"
+    # What the purpose checks: people (Check) or households at an address (CheckHousehold).
+    checks: Literal["people", "households"] = "people"
     requires_case_ref: bool = True
     requires_justification: bool = True
     # At most this many checks for the purpose in one bulk run (lateral bulk-check); none: no cap.

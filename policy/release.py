@@ -12,6 +12,7 @@ _FIELDS = {
     "category": "categories",
     "latest_date": "latest_activity_date",
     "count": "activity_count",
+    "people": "people_count",
     "contact": "contact",
 }
 
@@ -21,6 +22,6 @@ def release_only(finding: common_pb2.Finding, released: Collection[str]) -> comm
     kept = common_pb2.Finding()
     kept.CopyFrom(finding)
     for name, field in _FIELDS.items():
-        if name not in released:
+        if (name if name != "people" else "count") not in released:
             kept.ClearField(field)  # type: ignore[arg-type]
     return kept

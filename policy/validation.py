@@ -124,14 +124,58 @@ def validate_check_request(
         out.append(FieldViolation("subject", "is required"))
     else:
         out.extend(validate_subject(request.subject, today))
+    out.extend(_check_purpose(request, purposes, "people"))
+    out.extend(_check_reasons(request, purposes.get(request.purpose)))
+    return out
+
+
+def validate_household_request(
+    request: broker_pb2.HouseholdRequest | adapter_pb2.HouseholdMatchRequest, purposes: Mapping[str, Purpose]
+) -> list[FieldViolation]:
+    """Every problem with a household check: an address (a UPRN, or lines with a postcode or town), a
+    household purpose, and its case reference and justification."""
+    out: list[FieldViolation] = []
+    address = request.address
+    _check_address(address, "address.", out)
+    if not address.uprn.strip() and not any(line.strip() for line in address.lines):
+        out.append(FieldViolation("address", "give a UPRN, or the address lines"))
+    elif not address.uprn.strip() and not (address.postcode.strip() or address.town.strip()):
+        out.append(FieldViolation("address.postcode", "is required without a UPRN (or give the town)"))
+    out.extend(_check_purpose(request, purposes, "households"))
+    out.extend(_check_reasons(request, purposes.get(request.purpose)))
+    return out
+
+
+def _check_purpose(
+    request: broker_pb2.CheckRequest
+    | adapter_pb2.MatchRequest
+    | broker_pb2.HouseholdRequest
+    | adapter_pb2.HouseholdMatchRequest,
+    purposes: Mapping[str, Purpose],
+    checks: str,
+) -> list[FieldViolation]:
     purpose = purposes.get(request.purpose)
     if not request.purpose:
-        out.append(FieldViolation("purpose", "is required"))
-    elif purpose is None:
-        known = ", ".join(sorted(purposes))
-        out.append(
+        return [FieldViolation("purpose", "is required")]
+    if purpose is None:
+        known = ", ".join(sorted(p.id for p in purposes.values() if p.checks == checks))
+        return [
             FieldViolation("purpose", f"is not a purpose of this data-sharing agreement (known: {known})")
-        )
+        ]
+    if purpose.checks != checks:
+        rpc = "CheckHousehold" if purpose.checks == "households" else "Check"
+        return [FieldViolation("purpose", f"is a purpose for checking {purpose.checks} ({rpc})")]
+    return []
+
+
+def _check_reasons(
+    request: broker_pb2.CheckRequest
+    | adapter_pb2.MatchRequest
+    | broker_pb2.HouseholdRequest
+    | adapter_pb2.HouseholdMatchRequest,
+    purpose: Purpose | None,
+) -> list[FieldViolation]:
+    out: list[FieldViolation] = []
     justification = request.justification.strip()
     if len(request.justification) > MAX_JUSTIFICATION_LENGTH:
         out.append(FieldViolation("justification", f"must be at most {MAX_JUSTIFICATION_LENGTH} characters"))

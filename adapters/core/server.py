@@ -21,13 +21,14 @@ import lateral
 from adapters.core.config import AdapterConfig
 from adapters.core.disclosure import Scope, finding_for
 from adapters.core.estimate import load_weights
+from adapters.core.household import AddressIndex, household_finding
 from adapters.core.index import MatchIndex
 from adapters.core.matching import Matcher, Thresholds
 from adapters.core.refresh import Refresher, SourceStatus, build_index
 from adapters.core.scoring import Weights
 from adapters.core.source import Contact
 from audit.recorder import Recorder, open_recorder, released_fields
-from audit.sealing import pseudonym
+from audit.sealing import address_pseudonym, pseudonym
 from lateral.errors import InvalidRequestError, PermissionDeniedError, maps_errors
 from lateral.rpc import SERVER_OPTIONS, add_standard_services, bind
 from pki.tls import Tls
@@ -35,7 +36,7 @@ from policy.engine import Decision, PolicyEngine, subject_kind
 from policy.engine import Request as PolicyRequest
 from policy.release import release_only
 from policy.trust import TrustedAgreement, load_trusted
-from policy.validation import validate_check_request
+from policy.validation import validate_check_request, validate_household_request
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
@@ -85,20 +86,29 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         self._purposes = {p.id: p for p in trusted.agreement.purposes}
         self._clock = clock
 
-    def _decide(self, request: adapter_pb2.MatchRequest, now: dt.datetime) -> tuple[PolicyRequest, Decision]:
+    def _decide(
+        self, request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest, now: dt.datetime
+    ) -> tuple[PolicyRequest, Decision]:
         """The agency's own decision: it wins for its data, whatever the broker decided."""
         today = now.astimezone(self._engine.zone).date()
+        subject = (
+            subject_kind(request.subject.date_of_birth, today)
+            if isinstance(request, adapter_pb2.MatchRequest)
+            else "unknown"
+        )
         asked = PolicyRequest(
             organisation=request.requester.organisation,
             role=request.requester.role,
             purpose=request.purpose,
             agency=self._config.agency.id,
             at=now,
-            subject=subject_kind(request.subject.date_of_birth, today),
+            subject=subject,
         )
         return asked, self._engine.decide(asked)
 
-    async def _audit(self, kind: str, request: adapter_pb2.MatchRequest, **fields: Any) -> None:
+    async def _audit(
+        self, kind: str, request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest, **fields: Any
+    ) -> None:
         """Records a disclosure (or a refusal) in the agency's own log; fails closed."""
         if self._recorder is None:
             return
@@ -113,13 +123,22 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
                 "role": r.role,
                 "purpose": request.purpose,
                 "case_ref": request.case_ref,
-                "subject_pseudonym": pseudonym(self._recorder.keys.pseudonym, request.subject),
+                **(
+                    {"subject_pseudonym": pseudonym(self._recorder.keys.pseudonym, request.subject)}
+                    if isinstance(request, adapter_pb2.MatchRequest)
+                    else {
+                        "address_pseudonym": address_pseudonym(self._recorder.keys.pseudonym, request.address)
+                    }
+                ),
                 **fields,
             },
         )
 
     def _refusal(
-        self, request: adapter_pb2.MatchRequest, asked: PolicyRequest, decision: Decision
+        self,
+        request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest,
+        asked: PolicyRequest,
+        decision: Decision,
     ) -> Exception:
         log.info(
             "check %s refused: %s for %s/%s",
@@ -168,6 +187,7 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
     def install(self, index: MatchIndex) -> None:
         """Starts answering from a new index (one assignment: a query in flight keeps the one it had)."""
         self._matcher = matcher_for(self._config, index)
+        self._addresses = AddressIndex(index)
         self._index = index
 
     @maps_errors
@@ -209,6 +229,46 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
             request.check_id or "-",
             common_pb2.Outcome.Name(finding.outcome),
             request.purpose or "-",
+        )
+        return adapter_pb2.MatchResponse(
+            agency_id=self._config.agency.id, finding=finding, clause_ids=decision.clauses
+        )
+
+    @maps_errors
+    async def MatchHousehold(
+        self,
+        request: adapter_pb2.HouseholdMatchRequest,
+        context: grpc.aio.ServicerContext[adapter_pb2.HouseholdMatchRequest, adapter_pb2.MatchResponse],
+    ) -> adapter_pb2.MatchResponse:
+        self._require_broker(context)
+        violations = validate_household_request(request, self._purposes)
+        if violations:
+            raise InvalidRequestError(violations)
+        now = self._clock()
+        asked, decision = self._decide(request, now)
+        if not decision.allowed:
+            await self._audit(
+                "household-refused", request, reason=decision.reason, clauses=list(decision.clauses)
+            )
+            raise self._refusal(request, asked, decision)
+        addresses = self._addresses
+        match = await asyncio.to_thread(addresses.match, request.address)
+        finding = release_only(
+            household_finding(
+                match,
+                addresses.index,
+                self._default_contact,
+                now.astimezone(self._engine.zone).date() - dt.timedelta(days=decision.lookback_days),
+                self._engine.hidden_categories(asked, self._config.categories),
+            ),
+            decision.released,
+        )
+        await self._audit(
+            "household-disclosure",
+            request,
+            outcome=common_pb2.Outcome.Name(finding.outcome).removeprefix("OUTCOME_"),
+            released=released_fields(finding),
+            clauses=list(decision.clauses),
         )
         return adapter_pb2.MatchResponse(
             agency_id=self._config.agency.id, finding=finding, clause_ids=decision.clauses

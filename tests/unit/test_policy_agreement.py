@@ -17,7 +17,7 @@ from tests.unit.policy_fixtures import example, example_data
 def test_the_example_is_a_four_agency_partnership() -> None:
     agreement = example()
     assert agreement.agencies == ("socialcare", "police", "fire", "nhs")
-    assert [p.id for p in agreement.permissions] == ["P1", "P2", "P3", "P4"]
+    assert [p.id for p in agreement.permissions] == ["P1", "P2", "P3", "P4", "P5"]
     assert agreement.controller_of("police") is not None
     assert agreement.controller_of("police").id == "northshire-police"  # type: ignore[union-attr]
     assert agreement.controller_of("education") is None

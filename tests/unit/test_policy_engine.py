@@ -149,7 +149,7 @@ def test_two_permissions_together_release_the_union_and_the_longest_look_back() 
     data = example_data()
     data["permissions"].append(
         {
-            "id": "P5",
+            "id": "P9",
             "description": "Managers may see the full history of police activity",
             "requesters": [POLICE],
             "roles": ["mash-police-officer"],
@@ -164,7 +164,7 @@ def test_two_permissions_together_release_the_union_and_the_longest_look_back() 
         Request(POLICE, "mash-police-officer", "child-safeguarding", "nhs", MONDAY_10, "child")
     )
     assert (decision.clauses, decision.released, decision.lookback_days) == (
-        ("P3", "P5"),
+        ("P3", "P9"),
         frozenset({"outcome", "latest_date", "contact", "count"}),
         3650,
     )

@@ -21,6 +21,42 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class HouseholdMatchRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECK_ID_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    JUSTIFICATION_FIELD_NUMBER: _builtins.int
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    REQUESTER_FIELD_NUMBER: _builtins.int
+    check_id: _builtins.str
+    purpose: _builtins.str
+    justification: _builtins.str
+    case_ref: _builtins.str
+    @_builtins.property
+    def address(self) -> _common_pb2.Address: ...
+    @_builtins.property
+    def requester(self) -> Global___Requester: ...
+    def __init__(
+        self,
+        *,
+        check_id: _builtins.str = ...,
+        address: _common_pb2.Address | None = ...,
+        purpose: _builtins.str = ...,
+        justification: _builtins.str = ...,
+        case_ref: _builtins.str = ...,
+        requester: Global___Requester | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "requester", b"requester"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "case_ref", b"case_ref", "check_id", b"check_id", "justification", b"justification", "purpose", b"purpose", "requester", b"requester"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HouseholdMatchRequest: _TypeAlias = HouseholdMatchRequest  # noqa: Y015
+
+@_typing.final
 class Requester(_message.Message):
     """Who is asking, as established by the broker (never by the request body of a case system)."""
 

@@ -44,6 +44,11 @@ class AgencyAdapterStub:
                 request_serializer=lateral_dot_v1_dot_adapter__pb2.DescribeRequest.SerializeToString,
                 response_deserializer=lateral_dot_v1_dot_adapter__pb2.DescribeResponse.FromString,
                 _registered_method=True)
+        self.MatchHousehold = channel.unary_unary(
+                '/lateral.v1.AgencyAdapter/MatchHousehold',
+                request_serializer=lateral_dot_v1_dot_adapter__pb2.HouseholdMatchRequest.SerializeToString,
+                response_deserializer=lateral_dot_v1_dot_adapter__pb2.MatchResponse.FromString,
+                _registered_method=True)
 
 
 class AgencyAdapterServicer:
@@ -63,6 +68,13 @@ class AgencyAdapterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MatchHousehold(self, request, context):
+        """Matches an address against the agency's records and answers for the household, never naming anyone.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgencyAdapterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +87,11 @@ def add_AgencyAdapterServicer_to_server(servicer, server):
                     servicer.Describe,
                     request_deserializer=lateral_dot_v1_dot_adapter__pb2.DescribeRequest.FromString,
                     response_serializer=lateral_dot_v1_dot_adapter__pb2.DescribeResponse.SerializeToString,
+            ),
+            'MatchHousehold': grpc.unary_unary_rpc_method_handler(
+                    servicer.MatchHousehold,
+                    request_deserializer=lateral_dot_v1_dot_adapter__pb2.HouseholdMatchRequest.FromString,
+                    response_serializer=lateral_dot_v1_dot_adapter__pb2.MatchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -131,6 +148,33 @@ class AgencyAdapter:
             '/lateral.v1.AgencyAdapter/Describe',
             lateral_dot_v1_dot_adapter__pb2.DescribeRequest.SerializeToString,
             lateral_dot_v1_dot_adapter__pb2.DescribeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MatchHousehold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lateral.v1.AgencyAdapter/MatchHousehold',
+            lateral_dot_v1_dot_adapter__pb2.HouseholdMatchRequest.SerializeToString,
+            lateral_dot_v1_dot_adapter__pb2.MatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

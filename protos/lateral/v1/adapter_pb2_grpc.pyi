@@ -35,6 +35,8 @@ class AgencyAdapterStub:
     """Matches one subject against the agency's local index and answers with what may be released."""
     Describe: _grpc.UnaryUnaryMultiCallable[_adapter_pb2.DescribeRequest, _adapter_pb2.DescribeResponse]
     """Says which agency this is and how fresh its index is. Carries no personal data."""
+    MatchHousehold: _grpc.UnaryUnaryMultiCallable[_adapter_pb2.HouseholdMatchRequest, _adapter_pb2.MatchResponse]
+    """Matches an address against the agency's records and answers for the household, never naming anyone."""
 
 @_typing.type_check_only
 class AgencyAdapterAsyncStub(AgencyAdapterStub):
@@ -43,6 +45,8 @@ class AgencyAdapterAsyncStub(AgencyAdapterStub):
     """Matches one subject against the agency's local index and answers with what may be released."""
     Describe: _aio.UnaryUnaryMultiCallable[_adapter_pb2.DescribeRequest, _adapter_pb2.DescribeResponse]  # type: ignore[assignment]
     """Says which agency this is and how fresh its index is. Carries no personal data."""
+    MatchHousehold: _aio.UnaryUnaryMultiCallable[_adapter_pb2.HouseholdMatchRequest, _adapter_pb2.MatchResponse]  # type: ignore[assignment]
+    """Matches an address against the agency's records and answers for the household, never naming anyone."""
 
 class AgencyAdapterServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -60,5 +64,13 @@ class AgencyAdapterServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_adapter_pb2.DescribeResponse, _abc.Awaitable[_adapter_pb2.DescribeResponse]]:
         """Says which agency this is and how fresh its index is. Carries no personal data."""
+
+    @_abc_1.abstractmethod
+    def MatchHousehold(
+        self,
+        request: _adapter_pb2.HouseholdMatchRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_adapter_pb2.MatchResponse, _abc.Awaitable[_adapter_pb2.MatchResponse]]:
+        """Matches an address against the agency's records and answers for the household, never naming anyone."""
 
 def add_AgencyAdapterServicer_to_server(servicer: AgencyAdapterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

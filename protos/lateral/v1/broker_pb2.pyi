@@ -21,6 +21,37 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class HouseholdRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    JUSTIFICATION_FIELD_NUMBER: _builtins.int
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    purpose: _builtins.str
+    justification: _builtins.str
+    case_ref: _builtins.str
+    @_builtins.property
+    def address(self) -> _common_pb2.Address:
+        """A UPRN, or address lines and a postcode."""
+
+    def __init__(
+        self,
+        *,
+        address: _common_pb2.Address | None = ...,
+        purpose: _builtins.str = ...,
+        justification: _builtins.str = ...,
+        case_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["address", b"address"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "case_ref", b"case_ref", "justification", b"justification", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HouseholdRequest: _TypeAlias = HouseholdRequest  # noqa: Y015
+
+@_typing.final
 class BulkItem(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -49,6 +49,11 @@ class LateralCheckStub:
                 request_serializer=lateral_dot_v1_dot_broker__pb2.BulkItem.SerializeToString,
                 response_deserializer=lateral_dot_v1_dot_broker__pb2.BulkResult.FromString,
                 _registered_method=True)
+        self.CheckHousehold = channel.unary_unary(
+                '/lateral.v1.LateralCheck/CheckHousehold',
+                request_serializer=lateral_dot_v1_dot_broker__pb2.HouseholdRequest.SerializeToString,
+                response_deserializer=lateral_dot_v1_dot_broker__pb2.CheckResponse.FromString,
+                _registered_method=True)
 
 
 class LateralCheckServicer:
@@ -80,6 +85,14 @@ class LateralCheckServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckHousehold(self, request, context):
+        """Is anything known at this address? Each agency answers with its outcome, categories, latest date,
+        activity and how many distinct people it holds there: never who. A household purpose is required.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LateralCheckServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -97,6 +110,11 @@ def add_LateralCheckServicer_to_server(servicer, server):
                     servicer.CheckMany,
                     request_deserializer=lateral_dot_v1_dot_broker__pb2.BulkItem.FromString,
                     response_serializer=lateral_dot_v1_dot_broker__pb2.BulkResult.SerializeToString,
+            ),
+            'CheckHousehold': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckHousehold,
+                    request_deserializer=lateral_dot_v1_dot_broker__pb2.HouseholdRequest.FromString,
+                    response_serializer=lateral_dot_v1_dot_broker__pb2.CheckResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -180,6 +198,33 @@ class LateralCheck:
             '/lateral.v1.LateralCheck/CheckMany',
             lateral_dot_v1_dot_broker__pb2.BulkItem.SerializeToString,
             lateral_dot_v1_dot_broker__pb2.BulkResult.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckHousehold(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lateral.v1.LateralCheck/CheckHousehold',
+            lateral_dot_v1_dot_broker__pb2.HouseholdRequest.SerializeToString,
+            lateral_dot_v1_dot_broker__pb2.CheckResponse.FromString,
             options,
             channel_credentials,
             insecure,

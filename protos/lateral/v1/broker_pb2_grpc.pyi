@@ -44,6 +44,10 @@ class LateralCheckStub:
     and audited on its own, with bounded concurrency at the broker. Results come back as they complete,
     each naming the item it answers. The agreement can cap how many a stream may carry per purpose.
     """
+    CheckHousehold: _grpc.UnaryUnaryMultiCallable[_broker_pb2.HouseholdRequest, _broker_pb2.CheckResponse]
+    """Is anything known at this address? Each agency answers with its outcome, categories, latest date,
+    activity and how many distinct people it holds there: never who. A household purpose is required.
+    """
 
 @_typing.type_check_only
 class LateralCheckAsyncStub(LateralCheckStub):
@@ -60,6 +64,10 @@ class LateralCheckAsyncStub(LateralCheckStub):
     """Many checks on one stream (a caseload, the morning's referrals): each item is a check like Check, made
     and audited on its own, with bounded concurrency at the broker. Results come back as they complete,
     each naming the item it answers. The agreement can cap how many a stream may carry per purpose.
+    """
+    CheckHousehold: _aio.UnaryUnaryMultiCallable[_broker_pb2.HouseholdRequest, _broker_pb2.CheckResponse]  # type: ignore[assignment]
+    """Is anything known at this address? Each agency answers with its outcome, categories, latest date,
+    activity and how many distinct people it holds there: never who. A household purpose is required.
     """
 
 class LateralCheckServicer(metaclass=_abc_1.ABCMeta):
@@ -92,6 +100,16 @@ class LateralCheckServicer(metaclass=_abc_1.ABCMeta):
         """Many checks on one stream (a caseload, the morning's referrals): each item is a check like Check, made
         and audited on its own, with bounded concurrency at the broker. Results come back as they complete,
         each naming the item it answers. The agreement can cap how many a stream may carry per purpose.
+        """
+
+    @_abc_1.abstractmethod
+    def CheckHousehold(
+        self,
+        request: _broker_pb2.HouseholdRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_broker_pb2.CheckResponse, _abc.Awaitable[_broker_pb2.CheckResponse]]:
+        """Is anything known at this address? Each agency answers with its outcome, categories, latest date,
+        activity and how many distinct people it holds there: never who. A household purpose is required.
         """
 
 def add_LateralCheckServicer_to_server(servicer: LateralCheckServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

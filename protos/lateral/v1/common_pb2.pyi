@@ -262,10 +262,13 @@ class Finding(_message.Message):
     ACTIVITY_COUNT_FIELD_NUMBER: _builtins.int
     CONTACT_FIELD_NUMBER: _builtins.int
     RESOLVING_ATTRIBUTES_FIELD_NUMBER: _builtins.int
+    PEOPLE_COUNT_FIELD_NUMBER: _builtins.int
     outcome: Global___Outcome.ValueType
     latest_activity_date: _builtins.str
     """YYYY-MM-DD of the latest activity, empty when none is released."""
     activity_count: _builtins.int
+    people_count: _builtins.int
+    """Household checks only: how many distinct people the agency holds at the address (never who)."""
     @_builtins.property
     def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Activity categories from the agency's vocabulary, most recent first, without repeats."""
@@ -285,10 +288,11 @@ class Finding(_message.Message):
         activity_count: _builtins.int = ...,
         contact: Global___Contact | None = ...,
         resolving_attributes: _abc.Iterable[Global___Attribute.ValueType] | None = ...,
+        people_count: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_count", b"activity_count", "categories", b"categories", "contact", b"contact", "latest_activity_date", b"latest_activity_date", "outcome", b"outcome", "resolving_attributes", b"resolving_attributes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_count", b"activity_count", "categories", b"categories", "contact", b"contact", "latest_activity_date", b"latest_activity_date", "outcome", b"outcome", "people_count", b"people_count", "resolving_attributes", b"resolving_attributes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
