@@ -42,6 +42,8 @@ _STREET = {
     "wy": "way",
 }
 _STREET_TYPES = {*_STREET.values(), "row", "walk", "grove", "hill", "park", "view", "mews", "green", "rise"}
+# Words many house names share: "Rose Cottage" and "Ivy Cottage" are different houses.
+_GENERIC = {"house", "cottage", "farm", "lodge", "barn", "villa", "the", "old", "new", "bungalow", "hall"}
 Same = Literal["same", "maybe", "different"]
 
 
@@ -78,18 +80,36 @@ def premises(text: str) -> Premises:
         i += 1
     if number:
         return Premises(number, letter, flat, frozenset(before), frozenset(after))
-    # No number: the street is the last run of words ending in a street type; the rest names the house.
-    last = max((j for j, w in enumerate(before) if w in _STREET_TYPES), default=-1)
-    start = last
-    while start > 0 and before[start - 1] not in _STREET_TYPES and last - start < 2:
-        start -= 1
-    street = frozenset(before[start : last + 1]) if last >= 0 else frozenset()
-    name = frozenset(before[:start] if last >= 0 else before)
-    return Premises(name=name, street=street, flat=flat)
+    return _named(text, flat)
+
+
+def _named(text: str, flat: str) -> Premises:
+    """An address without a house number: a house name, then the street ("Rose Cottage, Mill Lane").
+    Commas separate them when present; otherwise the street is the street-type word and the word before."""
+    segments = [[_STREET.get(w, w) for w in _WORDS.split(fold(part)) if w] for part in text.split(",")]
+    segments = [[w for w in seg if not (seg and w in _UNIT)] for seg in segments if seg]
+    words = [w for seg in segments for w in seg]
+    if flat:
+        words = [w for w in words if w != flat]
+    if len(segments) > 1:
+        for i in range(len(segments) - 1, -1, -1):
+            if any(w in _STREET_TYPES for w in segments[i]) and i > 0:
+                name = {w for seg in segments[:i] for w in seg if w != flat}
+                return Premises(name=frozenset(name), street=frozenset(segments[i]), flat=flat)
+    last = max((j for j, w in enumerate(words) if w in _STREET_TYPES), default=-1)
+    if last <= 0:
+        return Premises(name=frozenset(words), flat=flat)
+    start = last - 1
+    return Premises(name=frozenset(words[:start]), street=frozenset(words[start : last + 1]), flat=flat)
+
+
+def _street_words(p: Premises) -> frozenset[str]:
+    return p.street - _STREET_TYPES
 
 
 def same_premises(a: Premises, b: Premises) -> Same:
-    if a.street and b.street and not a.street & b.street:
+    street_a, street_b = _street_words(a), _street_words(b)
+    if street_a and street_b and not street_a & street_b:
         return "different"
     if a.number and b.number:
         if a.number != b.number:
@@ -103,10 +123,12 @@ def same_premises(a: Premises, b: Premises) -> Same:
             return "maybe"  # "Flat 2" and "14b": units numbered two ways
         return "different"
     if not a.number and not b.number:
-        if a.name and b.name and len(a.name & b.name) * 2 >= max(len(a.name), len(b.name)):
+        distinct_a, distinct_b = a.name - _GENERIC, b.name - _GENERIC
+        same_name = (distinct_a == distinct_b) if (distinct_a or distinct_b) else (a.name == b.name)
+        if a.name and b.name and same_name:
             return "same" if (a.flat or "") == (b.flat or "") else "maybe"
         return "different"
-    return "maybe" if (a.name & b.street or b.name & a.street) else "different"
+    return "maybe" if street_a & street_b else "different"  # a named house and a numbered one, same street
 
 
 @dataclass(frozen=True)
@@ -120,6 +142,15 @@ class AddressIndex:
 
     def __init__(self, index: MatchIndex) -> None:
         self.index = index
+
+    @cached_property
+    def _streets(self) -> dict[frozenset[str], list[int]]:
+        """Rows by street, for an address given without a postcode (parsed once, on first need)."""
+        streets: dict[frozenset[str], list[int]] = defaultdict(list)
+        for row, address in enumerate(self.index.address):
+            if not self.index.deleted[row] and address:
+                streets[premises(address).street].append(row)
+        return streets
 
     @cached_property
     def _by(self) -> tuple[dict[int, list[int]], dict[str, list[int]], dict[str, list[int]]]:
@@ -149,6 +180,8 @@ class AddressIndex:
             # A mistyped or partial postcode: the sector, with the street required to agree below.
             nearby = sectors.get(postcode[:-2], sectors.get(postcode, []))
             candidates = [r for r in nearby if premises(self.index.address[r]).street & wanted.street]
+        elif not postcode and wanted.street:
+            candidates = self._streets.get(wanted.street, [])  # no postcode: the street, and the premises
         else:
             return HouseholdMatch(common_pb2.OUTCOME_NOT_KNOWN)
         same, maybe = [], []
