@@ -17,6 +17,7 @@ from adapters.core.server import AdapterServer
 from adapters.core.server import create_server as create_adapter_server
 from audit.keys import AuditSection
 from broker.config import load_broker_config
+from broker.limits import LimitsSection
 from broker.server import BrokerServer
 from broker.server import create_server as create_broker_server
 from lateral.client import broker_channel
@@ -94,6 +95,7 @@ def write_broker_config(
     tls: TlsSection | None,
     audit: AuditSection | None,
     trusted_keys: tuple[str, ...] = (),
+    limits: LimitsSection | None = None,
 ) -> None:
     """Writes a broker configuration for agencies given as id -> (name, address), under the agreement in the
     same folder, with mutual TLS and an audit log when given."""
@@ -101,6 +103,7 @@ def write_broker_config(
         "broker": {"listen": listen, "default_deadline_ms": 3000, "max_agency_timeout_ms": 2500},
         **({"tls": tls.model_dump()} if tls is not None else {}),
         **({"audit": audit.model_dump()} if audit is not None else {}),
+        **({"limits": limits.model_dump()} if limits is not None else {}),
         "policy": {"agreement": AGREEMENT_FILE, "trusted_keys": list(trusted_keys)},
         "agencies": [{"id": i, "name": name, "address": address} for i, (name, address) in agencies.items()],
     }
@@ -142,7 +145,11 @@ class Federation:
 
 
 async def start_federation(
-    prepared: Prepared, *, broker_listen: str = "127.0.0.1:0", insecure_dev: bool = False
+    prepared: Prepared,
+    *,
+    broker_listen: str = "127.0.0.1:0",
+    insecure_dev: bool = False,
+    limits: LimitsSection | None = None,
 ) -> Federation:
     """Starts the four adapters and a broker on 127.0.0.1 over prepared data: mutual TLS with the prepared
     certificates, or plaintext with insecure_dev."""
@@ -159,7 +166,7 @@ async def start_federation(
         tls = None if insecure_dev else prepared.pki.broker_tls
         audit = None if insecure_dev else prepared.audit["broker"]
         keys = tuple(prepared.party_keys.values())
-        write_broker_config(broker_path, endpoints, broker_listen, tls, audit, keys)
+        write_broker_config(broker_path, endpoints, broker_listen, tls, audit, keys, limits)
         broker, broker_port = await create_broker_server(
             load_broker_config(broker_path), insecure_dev=insecure_dev
         )
