@@ -34,11 +34,19 @@ class AgencyEndpoint(Frozen):
     address: str = Field(min_length=1, description="host:port of the agency's adapter")
 
 
+class RestSection(Frozen):
+    # host:port of the REST/JSON API (HTTPS with the broker's certificate; callers identify themselves with
+    # their certificate and a user assertion in headers). Port 0 picks a free one.
+    listen: str = "127.0.0.1:8443"
+
+
 class BrokerConfig(Frozen):
     broker: BrokerSection = BrokerSection()
     # Mutual TLS for case systems calling in and for calls out to adapters (lateral pki issue --role broker).
     tls: TlsSection | None = None
     limits: LimitsSection = LimitsSection()
+    # The REST/JSON API for case systems that do not speak gRPC (off when absent).
+    rest: RestSection | None = None
     # The tamper-evident log of every check (required outside --insecure-dev).
     audit: AuditSection | None = None
     policy: PolicySection

@@ -19,6 +19,8 @@ from audit.recorder import Recorder, decisions_payload, open_recorder, results_p
 from broker.config import AgencyEndpoint, BrokerConfig
 from broker.fanout import FanOut
 from broker.limits import RateLimiter
+from broker.rest import create_app
+from broker.rest_server import RestServer
 from broker.review import summarise
 from lateral.errors import (
     InvalidRequestError,
@@ -28,7 +30,7 @@ from lateral.errors import (
     maps_stream_errors,
 )
 from lateral.identity import Caller, Callers, CertifiedCallers, StatedCallers
-from lateral.rpc import SERVER_OPTIONS, add_standard_services, bind
+from lateral.rpc import SERVER_OPTIONS, InsecureNotAllowedError, add_standard_services, bind
 from pki.tls import Tls
 from policy.engine import Decision, PolicyEngine, subject_kind
 from policy.engine import Request as PolicyRequest
@@ -152,16 +154,42 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         out.finding.CopyFrom(finding)
         return out
 
+    @property
+    def callers(self) -> Callers:
+        return self._callers
+
+    async def answer(
+        self, caller: Caller, request: Asked, remaining: float | None
+    ) -> broker_pb2.CheckResponse:
+        """A check (of a person or a household) for an identified caller: Check, CheckHousehold and REST."""
+        self._check_party(caller)
+        self._limits.admit(caller.organisation, caller.user)
+        return await self._check(caller, request, remaining)
+
+    def listing(self) -> broker_pb2.ListAgenciesResponse:
+        return broker_pb2.ListAgenciesResponse(
+            agencies=[
+                broker_pb2.AgencyInfo(agency_id=a.id, agency_name=a.name) for a in self._config.agencies
+            ],
+            purposes=[
+                broker_pb2.PurposeInfo(
+                    purpose_id=p.id,
+                    description=p.description,
+                    requires_case_ref=p.requires_case_ref,
+                    requires_justification=p.requires_justification,
+                    scope=p.subjects,
+                )
+                for p in self._agreement.purposes
+            ],
+        )
+
     @maps_errors
     async def Check(
         self,
         request: broker_pb2.CheckRequest,
         context: grpc.aio.ServicerContext[broker_pb2.CheckRequest, broker_pb2.CheckResponse],
     ) -> broker_pb2.CheckResponse:
-        caller = self._callers.caller(context)
-        self._check_party(caller)
-        self._limits.admit(caller.organisation, caller.user)
-        return await self._check(caller, request, context.time_remaining())
+        return await self.answer(self._callers.caller(context), request, context.time_remaining())
 
     async def _check(
         self, caller: Caller, request: Asked, remaining: float | None
@@ -278,10 +306,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         request: broker_pb2.HouseholdRequest,
         context: grpc.aio.ServicerContext[broker_pb2.HouseholdRequest, broker_pb2.CheckResponse],
     ) -> broker_pb2.CheckResponse:
-        caller = self._callers.caller(context)
-        self._check_party(caller)
-        self._limits.admit(caller.organisation, caller.user)
-        return await self._check(caller, request, context.time_remaining())
+        return await self.answer(self._callers.caller(context), request, context.time_remaining())
 
     @maps_stream_errors
     async def CheckMany(
@@ -347,21 +372,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         request: broker_pb2.ListAgenciesRequest,
         context: grpc.aio.ServicerContext[broker_pb2.ListAgenciesRequest, broker_pb2.ListAgenciesResponse],
     ) -> broker_pb2.ListAgenciesResponse:
-        return broker_pb2.ListAgenciesResponse(
-            agencies=[
-                broker_pb2.AgencyInfo(agency_id=a.id, agency_name=a.name) for a in self._config.agencies
-            ],
-            purposes=[
-                broker_pb2.PurposeInfo(
-                    purpose_id=p.id,
-                    description=p.description,
-                    requires_case_ref=p.requires_case_ref,
-                    requires_justification=p.requires_justification,
-                    scope=p.subjects,
-                )
-                for p in self._agreement.purposes
-            ],
-        )
+        return self.listing()
 
 
 def _failed(item_id: str, code: str, message: str) -> broker_pb2.BulkResult:
@@ -371,17 +382,28 @@ def _failed(item_id: str, code: str, message: str) -> broker_pb2.BulkResult:
 class BrokerServer:
     """A bound broker server and the agency channels it owns; stop() closes both."""
 
-    def __init__(self, server: grpc.aio.Server, fanout: FanOut, recorder: Recorder | None) -> None:
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        fanout: FanOut,
+        recorder: Recorder | None,
+        rest: RestServer | None = None,
+    ) -> None:
         self.server = server
         self._fanout = fanout
         self._recorder = recorder
+        self.rest = rest
 
     async def start(self) -> None:
         await self.server.start()
         if self._recorder is not None:
             await self._recorder.start()
+        if self.rest is not None:
+            await self.rest.start()
 
     async def stop(self, grace: float | None = 1.0) -> None:
+        if self.rest is not None:
+            await self.rest.stop()
         await self.server.stop(grace)
         await self._fanout.close()
         if self._recorder is not None:
@@ -422,9 +444,8 @@ async def create_server(
     callers: Callers = CertifiedCallers(tls) if tls is not None else StatedCallers()
     fanout = FanOut(config.agencies, tls.channel_credentials() if tls is not None else None)
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    broker_pb2_grpc.add_LateralCheckServicer_to_server(
-        BrokerServicer(config, fanout, trusted, callers, recorder), server
-    )
+    servicer = BrokerServicer(config, fanout, trusted, callers, recorder)
+    broker_pb2_grpc.add_LateralCheckServicer_to_server(servicer, server)
     add_standard_services(server, [SERVICE_NAME])
     try:
         port = bind(
@@ -440,4 +461,9 @@ async def create_server(
         if recorder is not None:
             recorder.log.close()
         raise
-    return BrokerServer(server, fanout, recorder), port
+    rest = None
+    if config.rest is not None:
+        if tls is None and not insecure_dev:  # pragma: no cover - bind refused plaintext already
+            raise InsecureNotAllowedError("the REST API needs the broker's [tls]")
+        rest = RestServer(create_app(servicer), config.rest.listen, config.tls if tls is not None else None)
+    return BrokerServer(server, fanout, recorder, rest), port

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from lateral.errors import PermissionDeniedError, UnauthenticatedError
 from pki.assertion import METADATA_KEY, Verifier
-from pki.tls import Tls
+from pki.tls import Peer, Tls
 
 ORGANISATION = "x-lateral-organisation"
 SYSTEM = "x-lateral-system"
@@ -60,7 +60,10 @@ class StatedCallers:
         Raises:
             UnauthenticatedError: the identity is missing or malformed.
         """
-        metadata = _metadata(context)
+        return self.stated(_metadata(context))
+
+    def stated(self, metadata: dict[str, str]) -> Caller:
+        """The caller from metadata or, for the REST API, headers of the same names."""
         caller = Caller(
             organisation=metadata.get(ORGANISATION, ""),
             system=metadata.get(SYSTEM, ""),
@@ -93,12 +96,18 @@ class CertifiedCallers:
             UnauthenticatedError: no valid client certificate or user assertion.
             PermissionDeniedError: the certificate is not a case system's (a broker or an adapter's).
         """
-        peer = self._tls.peer_of(context)
+        return self._certified(self._tls.peer_of(context), _metadata(context).get(METADATA_KEY, ""))
+
+    def presented(self, certificate_pem: bytes, assertion: str) -> Caller:
+        """The caller of a REST request, which carries its certificate and assertion in headers."""
+        return self._certified(self._tls.presented(certificate_pem), assertion)
+
+    def _certified(self, peer: Peer, assertion: str) -> Caller:
         if peer.identity.role != "client":
             raise PermissionDeniedError(
                 f"only case systems (client certificates) may ask for checks, not a {peer.identity.role}",
                 "NOT_A_CLIENT",
             )
-        user, role = self._verifier.verify(_metadata(context).get(METADATA_KEY, ""), peer)
+        user, role = self._verifier.verify(assertion, peer)
         who = peer.identity
         return Caller(who.organisation, who.name, user, role, certified_as=who.organisation_uri)

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import Field
@@ -175,7 +176,37 @@ class Tls:
         certificate = x509.load_pem_x509_certificate(pems[0])
         if self.revocations.revoked(certificate.serial_number):
             raise UnauthenticatedError("the client certificate has been revoked")
+        return self._peer(certificate)
+
+    def _peer(self, certificate: x509.Certificate) -> Peer:
         identity = identity_of(certificate)
         if identity is None or identity.federation != self.identity.federation:
             raise UnauthenticatedError("the client certificate carries no identity of this federation")
         return Peer(identity, certificate)
+
+    def presented(self, pem: bytes) -> Peer:
+        """A certificate presented in a request rather than in a TLS handshake (the REST API): checked here as
+        the handshake would, issued by the federation's CA and in date, then as peer_of does.
+
+        Raises:
+            UnauthenticatedError: not a certificate, not the CA's, expired or not yet valid, or revoked.
+        """
+        try:
+            certificate = x509.load_pem_x509_certificate(pem)
+        except ValueError:
+            raise UnauthenticatedError("the client certificate is not a PEM certificate") from None
+        issued = False
+        for authority in x509.load_pem_x509_certificates(self.ca):
+            try:
+                certificate.verify_directly_issued_by(authority)
+                issued = True
+            except (ValueError, TypeError, InvalidSignature):
+                continue
+        if not issued:
+            raise UnauthenticatedError("the client certificate is not issued by the federation's CA")
+        now = dt.datetime.now(dt.UTC)
+        if not certificate.not_valid_before_utc <= now <= certificate.not_valid_after_utc:
+            raise UnauthenticatedError("the client certificate has expired or is not yet valid")
+        if self.revocations.revoked(certificate.serial_number):
+            raise UnauthenticatedError("the client certificate has been revoked")
+        return self._peer(certificate)

@@ -104,6 +104,7 @@ def write_broker_config(
         **({"tls": tls.model_dump()} if tls is not None else {}),
         **({"audit": audit.model_dump()} if audit is not None else {}),
         **({"limits": limits.model_dump()} if limits is not None else {}),
+        "rest": {"listen": "127.0.0.1:0"},
         "policy": {"agreement": AGREEMENT_FILE, "trusted_keys": list(trusted_keys)},
         "agencies": [{"id": i, "name": name, "address": address} for i, (name, address) in agencies.items()],
     }
@@ -123,6 +124,10 @@ class Federation:
     @property
     def broker_address(self) -> str:
         return f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def rest_url(self) -> str:
+        return self.broker.rest.url if self.broker.rest is not None else ""
 
     def client_tls(self, caller: Caller) -> Tls | None:
         """The TLS material of the caller's case system (None when the federation runs in plaintext)."""

@@ -31,6 +31,8 @@ def _print_listeners(federation: Federation, console: Console) -> None:
     table.add_column("Service")
     table.add_column("Listening on")
     table.add_row("broker (LateralCheck)", federation.broker_address)
+    if federation.rest_url:
+        table.add_row("broker (REST API, OpenAPI at /openapi.json)", federation.rest_url)
     for agency, (_, port) in federation.adapters.items():
         table.add_row(f"{agency} adapter", f"127.0.0.1:{port}")
     console.print(table)

@@ -1,0 +1,276 @@
+"""The broker's REST/JSON face for case systems that do not speak gRPC: the same checks, validation, policy
+and audit (it calls the same servicer), errors as RFC 9457 problem+json, and an OpenAPI document.
+
+Who is calling: a case system sends its federation certificate (`X-Lateral-Certificate`, base64 of the
+PEM) and a fresh user assertion signed with that certificate's key (`X-Lateral-Assertion`), as over gRPC.
+The certificate is checked as a TLS handshake would (issued by the federation's CA, in date, not revoked)
+and the assertion proves the caller holds its key, once. In plaintext development the stated identity
+headers (`X-Lateral-Organisation`, `-System`, `-User`, `-Role`) are read instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import TYPE_CHECKING, Any, Literal
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from google.protobuf import json_format
+from pydantic import BaseModel, ConfigDict, Field
+
+from lateral.errors import (
+    InvalidRequestError,
+    LateralError,
+    OverloadedError,
+    UnauthenticatedError,
+)
+from lateral.identity import CertifiedCallers, StatedCallers
+from pki.assertion import METADATA_KEY
+from protos.lateral.v1 import broker_pb2, common_pb2
+
+if TYPE_CHECKING:
+    from broker.server import BrokerServicer
+
+PROBLEM = "application/problem+json"
+STATUS = {
+    "INVALID_ARGUMENT": 400,
+    "UNAUTHENTICATED": 401,
+    "PERMISSION_DENIED": 403,
+    "RESOURCE_EXHAUSTED": 429,
+    "UNAVAILABLE": 503,
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Name(_Strict):
+    given_names: list[str] = Field(default_factory=list, max_length=5)
+    family_name: str = Field(default="", max_length=100)
+
+
+class AddressIn(_Strict):
+    lines: list[str] = Field(default_factory=list, max_length=6)
+    town: str = Field(default="", max_length=100)
+    postcode: str = Field(default="", max_length=10)
+    uprn: str = Field(default="", max_length=12)
+
+
+class SubjectIn(_Strict):
+    given_names: list[str] = Field(default_factory=list, max_length=5)
+    family_name: str = Field(default="", max_length=100)
+    other_names: list[Name] = Field(default_factory=list, max_length=10)
+    date_of_birth: str = Field(default="", max_length=10, description="YYYY-MM-DD")
+    gender: Literal["", "female", "male", "other", "not_known"] = ""
+    address: AddressIn = Field(default_factory=AddressIn)
+    nhs_number: str = Field(default="", max_length=12)
+
+
+class CheckIn(_Strict):
+    subject: SubjectIn
+    purpose: str = Field(max_length=64)
+    justification: str = Field(default="", max_length=2000)
+    case_ref: str = Field(default="", max_length=64)
+
+
+class HouseholdIn(_Strict):
+    address: AddressIn
+    purpose: str = Field(max_length=64)
+    justification: str = Field(default="", max_length=2000)
+    case_ref: str = Field(default="", max_length=64)
+
+
+class ContactOut(BaseModel):
+    name: str = ""
+    role: str = ""
+    phone: str = ""
+    email: str = ""
+
+
+class FindingOut(BaseModel):
+    outcome: str
+    categories: list[str] = []
+    latest_activity_date: str = ""
+    activity_count: int = 0
+    people_count: int = 0
+    contact: ContactOut | None = None
+    resolving_attributes: list[str] = []
+
+
+class StatusOut(BaseModel):
+    code: str = ""
+    detail: str = ""
+    elapsed_ms: int = 0
+    reason: str = ""
+    clause_ids: list[str] = []
+
+
+class AgencyResultOut(BaseModel):
+    agency_id: str
+    agency_name: str
+    finding: FindingOut
+    status: StatusOut
+
+
+class ReviewReasonOut(BaseModel):
+    rule_id: str
+    description: str
+
+
+class CheckOut(BaseModel):
+    check_id: str
+    checked_at: str
+    results: list[AgencyResultOut]
+    agencies_with_activity: int = 0
+    agencies_with_recent_activity: int = 0
+    review_window_days: int = 0
+    review_required: bool = False
+    review_reasons: list[ReviewReasonOut] = []
+    agreement: str = ""
+
+
+class FieldProblem(BaseModel):
+    field: str
+    description: str
+
+
+class Problem(BaseModel):
+    """RFC 9457."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] = []
+
+
+_GENDERS = {
+    "": common_pb2.GENDER_UNSPECIFIED,
+    "female": common_pb2.GENDER_FEMALE,
+    "male": common_pb2.GENDER_MALE,
+    "other": common_pb2.GENDER_OTHER,
+    "not_known": common_pb2.GENDER_NOT_KNOWN,
+}
+
+
+def _address(a: AddressIn) -> common_pb2.Address:
+    return common_pb2.Address(lines=a.lines, town=a.town, postcode=a.postcode, uprn=a.uprn)
+
+
+def _subject(s: SubjectIn) -> common_pb2.Subject:
+    return common_pb2.Subject(
+        given_names=s.given_names,
+        family_name=s.family_name,
+        other_names=[
+            common_pb2.PersonName(given_names=n.given_names, family_name=n.family_name) for n in s.other_names
+        ],
+        date_of_birth=s.date_of_birth,
+        gender=_GENDERS[s.gender],
+        address=_address(s.address),
+        nhs_number=s.nhs_number,
+    )
+
+
+def _out(response: broker_pb2.CheckResponse) -> CheckOut:
+    data = json_format.MessageToDict(response, preserving_proto_field_name=True)
+    for row in data.get("results", []):
+        row.setdefault("status", {})
+        finding = row.setdefault("finding", {})
+        finding["outcome"] = finding.get("outcome", "OUTCOME_UNSPECIFIED").removeprefix("OUTCOME_")
+        finding["resolving_attributes"] = [
+            a.removeprefix("ATTRIBUTE_") for a in finding.get("resolving_attributes", [])
+        ]
+        for number in ("activity_count", "people_count"):
+            finding[number] = int(finding.get(number, 0))
+        row["status"]["elapsed_ms"] = int(row["status"].get("elapsed_ms", 0))
+    return CheckOut.model_validate(data)
+
+
+def _problem(status: int, title: str, detail: str, errors: list[FieldProblem] | None = None) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail, errors=errors or [])
+    return JSONResponse(body.model_dump(), status_code=status, media_type=PROBLEM)
+
+
+def create_app(servicer: BrokerServicer) -> FastAPI:
+    """The REST API over a broker servicer (served by `lateral broker serve` when `[rest]` is configured)."""
+    app = FastAPI(
+        title="Lateral: lateral checks for Multi-Agency Safeguarding Hubs",
+        version="1",
+        description=__doc__,
+        openapi_url="/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+    )
+    responses: dict[int | str, dict[str, Any]] = {
+        code: {"model": Problem, "content": {PROBLEM: {}}} for code in (400, 401, 403, 429, 503)
+    }
+
+    def caller_of(request: Request) -> Any:
+        callers = servicer.callers
+        headers = request.headers
+        if isinstance(callers, CertifiedCallers):
+            encoded = headers.get("x-lateral-certificate", "")
+            try:
+                pem = base64.b64decode(encoded, validate=True)
+            except (binascii.Error, ValueError):
+                raise UnauthenticatedError(
+                    "X-Lateral-Certificate must be the base64 of a PEM certificate"
+                ) from None
+            if not pem:
+                raise UnauthenticatedError(
+                    "a case system's certificate is required (header X-Lateral-Certificate)"
+                )
+            return callers.presented(pem, headers.get(METADATA_KEY, ""))
+        if isinstance(callers, StatedCallers):
+            return callers.stated({k.lower(): v for k, v in headers.items()})
+        raise UnauthenticatedError("no way to establish the caller")
+
+    @app.exception_handler(LateralError)
+    async def _lateral(request: Request, error: LateralError) -> JSONResponse:
+        status = STATUS.get(error.code.name, 500)
+        errors = (
+            [FieldProblem(field=v.field, description=v.description) for v in error.violations]
+            if isinstance(error, InvalidRequestError)
+            else []
+        )
+        response = _problem(status, error.code.name.replace("_", " ").lower(), error.message, errors)
+        if isinstance(error, OverloadedError):
+            response.headers["Retry-After"] = str(max(1, round(error.retry_after_seconds)))
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            FieldProblem(field=".".join(str(p) for p in e["loc"] if p != "body"), description=e["msg"])
+            for e in error.errors()
+        ]
+        return _problem(400, "invalid argument", "the request does not fit the API", errors)
+
+    @app.post("/v1/checks", response_model=CheckOut, responses=responses, summary="Check a person")
+    async def check(body: CheckIn, request: Request) -> CheckOut:
+        message = broker_pb2.CheckRequest(
+            subject=_subject(body.subject),
+            purpose=body.purpose,
+            justification=body.justification,
+            case_ref=body.case_ref,
+        )
+        return _out(await servicer.answer(caller_of(request), message, None))
+
+    @app.post("/v1/households", response_model=CheckOut, responses=responses, summary="Check a household")
+    async def household(body: HouseholdIn, request: Request) -> CheckOut:
+        message = broker_pb2.HouseholdRequest(
+            address=_address(body.address),
+            purpose=body.purpose,
+            justification=body.justification,
+            case_ref=body.case_ref,
+        )
+        return _out(await servicer.answer(caller_of(request), message, None))
+
+    @app.get("/v1/agencies", summary="The agencies and purposes this broker serves")
+    async def agencies() -> dict[str, Any]:
+        return json_format.MessageToDict(servicer.listing(), preserving_proto_field_name=True)
+
+    return app

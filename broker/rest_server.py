@@ -1,0 +1,50 @@
+"""Serving the REST API (uvicorn, HTTPS with the broker's certificate) beside the gRPC server, in its loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import uvicorn
+from fastapi import FastAPI
+
+from pki.tls import TlsSection
+
+
+class RestServer:
+    def __init__(self, app: FastAPI, listen: str, tls: TlsSection | None) -> None:
+        host, _, port = listen.rpartition(":")
+        self._config = uvicorn.Config(
+            app,
+            host=host or "127.0.0.1",
+            port=int(port),
+            ssl_certfile=tls.cert if tls is not None else None,
+            ssl_keyfile=tls.key if tls is not None else None,
+            log_level="warning",
+            lifespan="off",
+            server_header=False,
+        )
+        self.https = tls is not None
+        self._server = uvicorn.Server(self._config)
+        self._task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def start(self) -> None:
+        # The process's signals are `lateral broker serve`'s to handle, not uvicorn's (stop() ends the API).
+        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        self._task = asyncio.create_task(self._server.serve(), name="rest api")
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # raises what stopped it (e.g. the port is taken)
+            await asyncio.sleep(0.01)
+        self.port = self._server.servers[0].sockets[0].getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.https else 'http'}://{self._config.host}:{self.port}"
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

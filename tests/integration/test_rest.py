@@ -1,0 +1,117 @@
+"""The REST/JSON API over HTTPS: the same checks, policy and audit as gRPC; RFC 9457 problems; OpenAPI."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from lateral.demo import Federation, Prepared
+from lateral.demo.agreement import DEMO_CALLER
+from pki.assertion import METADATA_KEY, mint
+from protos.lateral.v1 import common_pb2
+from tests.integration.truth import person_of
+
+
+@pytest.fixture
+async def client(federation: Federation, prepared: Prepared) -> AsyncIterator[httpx.AsyncClient]:
+    trusted = ssl.create_default_context(cafile=str(prepared.pki.folder / "ca.crt"))
+    async with httpx.AsyncClient(base_url=federation.rest_url, verify=trusted, timeout=10) as http:
+        yield http
+
+
+def identity(federation: Federation, role: str = DEMO_CALLER.role) -> dict[str, str]:
+    tls = federation.client_tls(DEMO_CALLER)
+    assert tls is not None
+    return {
+        "X-Lateral-Certificate": base64.b64encode(tls.cert).decode(),
+        METADATA_KEY: mint(tls.private_key, tls.identity, user=DEMO_CALLER.user, role=role),
+    }
+
+
+def body(prepared: Prepared) -> dict[str, Any]:
+    a = prepared.examples.three_agencies.args
+    return {
+        "subject": {
+            "given_names": a["given-name"].split(),
+            "family_name": a["family-name"],
+            "date_of_birth": a["dob"],
+            "address": {"postcode": a["postcode"]},
+        },
+        "purpose": a["purpose"],
+        "justification": a["justification"],
+        "case_ref": a["case-ref"],
+    }
+
+
+async def test_a_check_over_rest_answers_as_grpc_does(
+    client: httpx.AsyncClient, federation: Federation, prepared: Prepared
+) -> None:
+    response = await client.post("/v1/checks", json=body(prepared), headers=identity(federation))
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    expected = prepared.examples.three_agencies.expected
+    assert {r["agency_id"]: r["finding"]["outcome"] for r in answer["results"]} == {
+        a: common_pb2.Outcome.Name(o).removeprefix("OUTCOME_") for a, o in expected.items()
+    }
+    assert answer["review_required"] is True
+    assert answer["agreement"] == "northshire-mash-lateral-checks v1"
+
+
+async def test_problems_are_rfc_9457(
+    client: httpx.AsyncClient, federation: Federation, prepared: Prepared
+) -> None:
+    invalid = body(prepared)
+    invalid["subject"]["date_of_birth"] = "2012-02-30"
+    bad = await client.post("/v1/checks", json=invalid, headers=identity(federation))
+    assert (bad.status_code, bad.headers["content-type"]) == (400, "application/problem+json")
+    assert bad.json()["errors"] == [
+        {"field": "subject.date_of_birth", "description": "is not a real calendar date"}
+    ]
+    anonymous = await client.post("/v1/checks", json=body(prepared))
+    assert anonymous.status_code == 401
+    assert (
+        anonymous.json()["detail"] == "a case system's certificate is required (header X-Lateral-Certificate)"
+    )
+    headers = identity(federation, role="receptionist")
+    refused = await client.post("/v1/checks", json=body(prepared), headers=headers)
+    assert refused.status_code == 403
+    assert refused.json()["detail"].startswith("the data-sharing agreement does not permit this check")
+    replayed = await client.post("/v1/checks", json=body(prepared), headers=headers)
+    assert (replayed.status_code, replayed.json()["detail"]) == (
+        401,
+        "the user assertion has already been used (replay)",
+    )
+    unknown_field = body(prepared) | {"shoe_size": 9}
+    extra = await client.post("/v1/checks", json=unknown_field, headers=identity(federation))
+    assert extra.status_code == 400
+    assert extra.json()["errors"][0]["field"] == "shoe_size"
+
+
+async def test_a_household_over_rest(
+    client: httpx.AsyncClient, federation: Federation, prepared: Prepared
+) -> None:
+    child = person_of(prepared, prepared.examples.three_agencies)
+    request = {
+        "address": {"lines": [child.address.line], "postcode": child.address.postcode},
+        "purpose": "household-safeguarding",
+        "justification": "Fire risk at the family home",
+        "case_ref": "MASH-0142",
+    }
+    response = await client.post("/v1/households", json=request, headers=identity(federation))
+    assert response.status_code == 200, response.text
+    social = next(r for r in response.json()["results"] if r["agency_id"] == "socialcare")
+    assert social["finding"]["outcome"] == "KNOWN"
+    assert social["finding"]["people_count"] >= 1
+
+
+async def test_the_openapi_document_describes_the_api(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    assert set(document["paths"]) == {"/v1/checks", "/v1/households", "/v1/agencies"}
+    assert (
+        "application/problem+json" in document["paths"]["/v1/checks"]["post"]["responses"]["400"]["content"]
+    )
