@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lateral.errors import (
     InvalidRequestError,
@@ -240,6 +241,11 @@ def create_app(servicer: BrokerServicer) -> FastAPI:
         if isinstance(error, OverloadedError):
             response.headers["Retry-After"] = str(max(1, round(error.retry_after_seconds)))
         return response
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        # What the framework refuses before our code runs (a body not JSON, a wrong method), as a problem.
+        return _problem(error.status_code, "request refused", str(error.detail))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:

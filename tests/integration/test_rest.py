@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ssl
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from lateral.demo import Federation, Prepared
+from broker.limits import LimitsSection
+from lateral.demo import Federation, Prepared, start_federation
 from lateral.demo.agreement import DEMO_CALLER
 from pki.assertion import METADATA_KEY, mint
 from protos.lateral.v1 import common_pb2
@@ -115,3 +119,39 @@ async def test_the_openapi_document_describes_the_api(client: httpx.AsyncClient)
     assert (
         "application/problem+json" in document["paths"]["/v1/checks"]["post"]["responses"]["400"]["content"]
     )
+
+
+async def test_the_api_survives_fuzzing_against_its_own_schema(prepared: Prepared) -> None:
+    """schemathesis against a running instance (plaintext, stated identity, so requests get past sign-in):
+    no 5xx, every response as documented."""
+    federation = await start_federation(
+        prepared,
+        insecure_dev=True,
+        limits=LimitsSection(per_user_per_minute=100_000, per_organisation_per_minute=1_000_000),
+    )
+    try:
+        who = {
+            "Organisation": DEMO_CALLER.organisation,
+            "System": "fuzz",
+            "User": "fuzzer",
+            "Role": DEMO_CALLER.role,
+        }
+        headers = [arg for name, value in who.items() for arg in ("-H", f"X-Lateral-{name}: {value}")]
+        process = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "schemathesis"),
+            "run",
+            f"{federation.rest_url}/openapi.json",
+            *headers,
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
+            "--max-examples",
+            "40",
+            "--seed",
+            "1",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(process.communicate(), 300)
+    finally:
+        await federation.stop()
+    assert process.returncode == 0, out.decode()[-3000:]
