@@ -10,8 +10,11 @@ headers (`X-Lateral-Organisation`, `-System`, `-User`, `-Role`) are read instead
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import uuid
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, Request
@@ -84,6 +87,18 @@ class HouseholdIn(_Strict):
     case_ref: str = Field(default="", max_length=64)
 
 
+class BulkItemIn(_Strict):
+    item_id: str = Field(min_length=1, max_length=64)
+    subject: SubjectIn
+    case_ref: str = Field(default="", max_length=64)
+
+
+class BulkIn(_Strict):
+    purpose: str = Field(max_length=64)
+    justification: str = Field(default="", max_length=2000)
+    items: list[BulkItemIn] = Field(min_length=1, max_length=10_000)
+
+
 class ContactOut(BaseModel):
     name: str = ""
     role: str = ""
@@ -131,6 +146,21 @@ class CheckOut(BaseModel):
     review_required: bool = False
     review_reasons: list[ReviewReasonOut] = []
     agreement: str = ""
+
+
+class BulkResultOut(BaseModel):
+    item_id: str
+    response: CheckOut | None = None
+    error_code: str = ""
+    error_message: str = ""
+
+
+class BulkJobOut(BaseModel):
+    job_id: str
+    state: Literal["running", "done"]
+    total: int
+    answered: int
+    results: list[BulkResultOut] = []
 
 
 class FieldProblem(BaseModel):
@@ -206,7 +236,7 @@ def create_app(servicer: BrokerServicer) -> FastAPI:
         redoc_url=None,
     )
     responses: dict[int | str, dict[str, Any]] = {
-        code: {"model": Problem, "content": {PROBLEM: {}}} for code in (400, 401, 403, 429, 503)
+        code: {"model": Problem, "content": {PROBLEM: {}}} for code in (400, 401, 403, 404, 429, 503)
     }
 
     def caller_of(request: Request) -> Any:
@@ -274,6 +304,64 @@ def create_app(servicer: BrokerServicer) -> FastAPI:
             case_ref=body.case_ref,
         )
         return _out(await servicer.answer(caller_of(request), message, None))
+
+    jobs: dict[str, tuple[str, BulkJobOut]] = {}  # job id -> (owning organisation, its state)
+
+    @app.post(
+        "/v1/bulk",
+        response_model=BulkJobOut,
+        status_code=202,
+        responses=responses,
+        summary="Submit a bulk check",
+    )
+    async def bulk(body: BulkIn, request: Request) -> BulkJobOut:
+        caller = caller_of(request)
+        job = BulkJobOut(job_id=uuid.uuid4().hex, state="running", total=len(body.items), answered=0)
+        jobs[job.job_id] = (caller.organisation, job)
+
+        async def items() -> AsyncIterator[broker_pb2.BulkItem]:
+            for item in body.items:
+                yield broker_pb2.BulkItem(
+                    item_id=item.item_id,
+                    request=broker_pb2.CheckRequest(
+                        subject=_subject(item.subject),
+                        purpose=body.purpose,
+                        justification=body.justification,
+                        case_ref=item.case_ref,
+                    ),
+                )
+
+        async def run() -> None:
+            async for result in servicer.bulk(caller, items()):
+                job.results.append(
+                    BulkResultOut(
+                        item_id=result.item_id,
+                        response=_out(result.response) if result.HasField("response") else None,
+                        error_code=result.error.code,
+                        error_message=result.error.message,
+                    )
+                )
+                job.answered += 1
+            job.state = "done"
+
+        task = asyncio.create_task(run(), name=f"bulk {job.job_id}")
+        running.add(task)
+        task.add_done_callback(running.discard)
+        return job
+
+    running: set[asyncio.Task[None]] = set()
+
+    @app.get(
+        "/v1/bulk/{job_id}", response_model=BulkJobOut, responses=responses, summary="A bulk check's progress"
+    )
+    async def bulk_status(job_id: str, request: Request) -> BulkJobOut:
+        caller = caller_of(request)
+        found = jobs.get(job_id)
+        if (
+            found is None or found[0] != caller.organisation
+        ):  # another organisation's job is nobody's business
+            raise StarletteHTTPException(404, "no such bulk job")
+        return found[1]
 
     @app.get("/v1/agencies", summary="The agencies and purposes this broker serves")
     async def agencies() -> dict[str, Any]:

@@ -316,8 +316,15 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
     ) -> AsyncIterator[broker_pb2.BulkResult]:
         """Each item checked as Check would, `bulk_concurrency` at a time, results as they complete. Bulk
         work is bounded by the agreement's per-purpose cap rather than the per-user rate limit."""
-        caller = self._callers.caller(context)
+        async for result in self.bulk(self._callers.caller(context), request_iterator):
+            yield result
+
+    async def bulk(
+        self, caller: Caller, items: AsyncIterator[broker_pb2.BulkItem]
+    ) -> AsyncIterator[broker_pb2.BulkResult]:
+        """Bulk checks for an identified caller: CheckMany and the REST API's bulk jobs."""
         self._check_party(caller)
+        request_iterator = items
         results: asyncio.Queue[broker_pb2.BulkResult | None] = asyncio.Queue()
         slots = asyncio.Semaphore(self._config.broker.bulk_concurrency)
         per_purpose: Counter[str] = Counter()

@@ -16,6 +16,7 @@ import pytest
 from broker.limits import LimitsSection
 from lateral.demo import Federation, Prepared, start_federation
 from lateral.demo.agreement import DEMO_CALLER
+from lateral.demo.agreement import DEMO_POLICE_CALLER as POLICE
 from pki.assertion import METADATA_KEY, mint
 from protos.lateral.v1 import common_pb2
 from tests.integration.truth import person_of
@@ -115,10 +116,47 @@ async def test_a_household_over_rest(
 
 async def test_the_openapi_document_describes_the_api(client: httpx.AsyncClient) -> None:
     document = (await client.get("/openapi.json")).json()
-    assert set(document["paths"]) == {"/v1/checks", "/v1/households", "/v1/agencies"}
+    assert set(document["paths"]) == {
+        "/v1/checks",
+        "/v1/households",
+        "/v1/bulk",
+        "/v1/bulk/{job_id}",
+        "/v1/agencies",
+    }
     assert (
         "application/problem+json" in document["paths"]["/v1/checks"]["post"]["responses"]["400"]["content"]
     )
+
+
+async def test_a_bulk_job_over_rest_belongs_to_its_organisation(
+    client: httpx.AsyncClient, federation: Federation, prepared: Prepared
+) -> None:
+    one = body(prepared)
+    items = [{"item_id": f"row{i}", "subject": one["subject"], "case_ref": f"CIN-{i}"} for i in range(3)] + [
+        {"item_id": "bad", "subject": {"family_name": "Lee"}, "case_ref": "CIN-9"}
+    ]
+    request = {"purpose": one["purpose"], "justification": "Caseload review", "items": items}
+    submitted = await client.post("/v1/bulk", json=request, headers=identity(federation))
+    assert submitted.status_code == 202, submitted.text
+    job = submitted.json()
+    assert (job["state"], job["total"]) == ("running", 4)
+    for _ in range(100):
+        status = (await client.get(f"/v1/bulk/{job['job_id']}", headers=identity(federation))).json()
+        if status["state"] == "done":
+            break
+        await asyncio.sleep(0.05)
+    assert (status["state"], status["answered"]) == ("done", 4)
+    by_id = {r["item_id"]: r for r in status["results"]}
+    assert by_id["row0"]["response"]["review_required"] is True
+    assert (by_id["bad"]["error_code"], by_id["bad"]["response"]) == ("INVALID_ARGUMENT", None)
+    police = federation.client_tls(POLICE)
+    assert police is not None
+    stranger = {
+        "X-Lateral-Certificate": base64.b64encode(police.cert).decode(),
+        METADATA_KEY: mint(police.private_key, police.identity, user="pc", role="mash-police-officer"),
+    }
+    other = await client.get(f"/v1/bulk/{job['job_id']}", headers=stranger)
+    assert (other.status_code, other.json()["detail"]) == (404, "no such bulk job")
 
 
 async def test_the_api_survives_fuzzing_against_its_own_schema(prepared: Prepared) -> None:
