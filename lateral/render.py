@@ -34,6 +34,8 @@ def _what(finding: common_pb2.Finding, status: common_pb2.AgencyStatus) -> str:
     outcome = finding.outcome
     if outcome == common_pb2.OUTCOME_KNOWN:
         parts = []
+        if finding.people_count:
+            parts.append(f"{finding.people_count} {'person' if finding.people_count == 1 else 'people'} here")
         if finding.latest_activity_date:
             parts.append(f"Latest {finding.latest_activity_date}")
         if finding.activity_count:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import shlex
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from lateral.client import build_request
 from lateral.demo.agreement import DEMO_CALLER, EXAMPLE_AGREEMENT
@@ -37,6 +37,8 @@ class Example:
     args: dict[str, str]
     # The outcome each named agency must give (agencies not named may answer anything).
     expected: dict[str, common_pb2.Outcome.ValueType]
+    # Where the person lives, for a household check of their home.
+    home: common_pb2.Address = field(default_factory=common_pb2.Address)
 
     def request(self) -> broker_pb2.CheckRequest:
         a = self.args
@@ -166,6 +168,7 @@ def pick_examples(data: SyntheticData) -> Examples:
             "Known to three agencies",
             _args(jayden, today),
             {a: K if a in truth.known(jayden) else N for a in AGENCIES},
+            common_pb2.Address(lines=[jayden.address.line], postcode=jayden.address.postcode),
         ),
         Example(
             "A police record restricted by an active investigation", _args(restricted, today), {"police": W}

@@ -23,7 +23,7 @@ from lateral.errors import field_violations
 from lateral.identity import Caller
 from lateral.render import render_check
 from pki.tls import TlsSection
-from protos.lateral.v1 import common_pb2
+from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
 
 
 def _print_listeners(federation: Federation, console: Console) -> None:
@@ -61,6 +61,26 @@ async def _show(federation: Federation, example: Example, caller: Caller, consol
     return got == example.expected
 
 
+async def _household(federation: Federation, examples: Examples, console: Console) -> bool:
+    """The same child's home, as a household check: counts per agency, never who lives there."""
+    console.rule("Is anything known at this home? A household check: counts, never who")
+    address = examples.three_agencies.home
+    request = broker_pb2.HouseholdRequest(
+        address=address,
+        purpose="household-safeguarding",
+        justification="Fire risk at the family home",
+        case_ref="MASH-0142",
+    )
+    async with federation.channel(DEMO_CALLER) as channel:
+        response = await broker_pb2_grpc.LateralCheckStub(channel).CheckHousehold(request, timeout=5.0)
+    render_check(response, console)
+    social = next(r for r in response.results if r.agency_id == "socialcare")
+    if social.finding.outcome != common_pb2.OUTCOME_KNOWN:
+        console.print("[bold red]UNEXPECTED:[/] social care does not know the child's home")
+        return False
+    return True
+
+
 async def _smoke(federation: Federation, examples: Examples, console: Console) -> bool:
     ok = True
     for example in examples.all():
@@ -74,6 +94,7 @@ async def _smoke(federation: Federation, examples: Examples, console: Console) -
         {**three.expected, "police": common_pb2.OUTCOME_DENIED},
     )
     ok = await _show(federation, as_police, DEMO_POLICE_CALLER, console) and ok
+    ok = await _household(federation, examples, console) and ok
     console.rule("An invalid request is refused before any agency is asked")
     bad = build_request(given_names=["Ann"], family_name="", date_of_birth="2099-01-01", purpose="gossip")
     try:
