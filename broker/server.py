@@ -20,8 +20,8 @@ from broker.config import AgencyEndpoint, BrokerConfig
 from broker.fanout import FanOut
 from broker.limits import RateLimiter
 from broker.rest import create_app
-from broker.rest_server import RestServer
 from broker.review import summarise
+from lateral.asgi import AsgiServer
 from lateral.errors import (
     InvalidRequestError,
     LateralError,
@@ -394,7 +394,7 @@ class BrokerServer:
         server: grpc.aio.Server,
         fanout: FanOut,
         recorder: Recorder | None,
-        rest: RestServer | None = None,
+        rest: AsgiServer | None = None,
     ) -> None:
         self.server = server
         self._fanout = fanout
@@ -472,5 +472,5 @@ async def create_server(
     if config.rest is not None:
         if tls is None and not insecure_dev:  # pragma: no cover - bind refused plaintext already
             raise InsecureNotAllowedError("the REST API needs the broker's [tls]")
-        rest = RestServer(create_app(servicer), config.rest.listen, config.tls if tls is not None else None)
+        rest = AsgiServer(create_app(servicer), config.rest.listen, config.tls if tls is not None else None)
     return BrokerServer(server, fanout, recorder, rest), port

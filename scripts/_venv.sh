@@ -17,3 +17,14 @@ if [ "$(cat "$VENV/.install-stamp" 2>/dev/null)" != "$want" ]; then
   "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[dev]"
   echo "$want" > "$VENV/.install-stamp"
 fi
+# The web page's front-end (govuk-frontend) comes from npm, pinned by web/package-lock.json.
+if command -v npm >/dev/null 2>&1; then
+  web_want="$(sha256sum web/package-lock.json | cut -d' ' -f1)"
+  if [ "$(cat web/node_modules/.lateral-stamp 2>/dev/null)" != "$web_want" ]; then
+    echo "Installing the web page's front-end (govuk-frontend) ..." >&2
+    npm ci --prefix web --silent --no-audit --no-fund
+    echo "$web_want" > web/node_modules/.lateral-stamp
+  fi
+else
+  echo "npm not found: the web page will work, without its GOV.UK styles" >&2
+fi

@@ -20,11 +20,13 @@ from broker.config import load_broker_config
 from broker.limits import LimitsSection
 from broker.server import BrokerServer
 from broker.server import create_server as create_broker_server
+from lateral.asgi import AsgiServer
 from lateral.client import broker_channel
-from lateral.demo.agreement import AGREEMENT_FILE, write_signed_agreement
+from lateral.demo.agreement import AGREEMENT_FILE, DEMO_CALLER, write_signed_agreement
 from lateral.demo.auditing import prepare_audit
 from lateral.demo.certificates import DemoPki, add_sections, issue_demo_certificates
 from lateral.demo.examples import Examples, pick_examples
+from lateral.demo.web import start_demo_web
 from lateral.identity import Caller
 from lateral.rpc import insecure_channel, secure_channel
 from pki.tls import Tls, TlsSection
@@ -120,10 +122,15 @@ class Federation:
     broker_port: int
     pki: DemoPki | None
     adapters: dict[str, tuple[AdapterServer, int]] = field(default_factory=dict)
+    web: AsgiServer | None = None
 
     @property
     def broker_address(self) -> str:
         return f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def web_url(self) -> str:
+        return self.web.url if self.web is not None else ""
 
     @property
     def rest_url(self) -> str:
@@ -145,6 +152,8 @@ class Federation:
         return secure_channel(address, Tls(self.pki.broker_tls).channel_credentials())
 
     async def stop(self) -> None:
+        if self.web is not None:
+            await self.web.stop()
         await self.broker.stop(grace=1.0)
         await asyncio.gather(*(server.stop(grace=1.0) for server, _ in self.adapters.values()))
 
@@ -179,4 +188,11 @@ async def start_federation(
     except BaseException:
         await asyncio.gather(*(server.stop(None) for server, _ in adapters.values()))
         raise
-    return Federation(prepared.workdir, broker, broker_port, None if insecure_dev else prepared.pki, adapters)
+    pki = None if insecure_dev else prepared.pki
+    web = await start_demo_web(
+        prepared.workdir,
+        f"127.0.0.1:{broker_port}",
+        pki.client_tls(DEMO_CALLER.organisation) if pki is not None else None,
+        DEMO_CALLER.organisation,
+    )
+    return Federation(prepared.workdir, broker, broker_port, pki, adapters, web)

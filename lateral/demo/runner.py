@@ -19,6 +19,7 @@ from lateral.client import build_request, check
 from lateral.demo.agreement import DEMO_CALLER, DEMO_POLICE_CALLER
 from lateral.demo.examples import Example, Examples
 from lateral.demo.federation import Federation, Prepared, prepare, start_federation
+from lateral.demo.web import DEMO_USERS
 from lateral.errors import field_violations
 from lateral.identity import Caller
 from lateral.render import render_check
@@ -33,6 +34,9 @@ def _print_listeners(federation: Federation, console: Console) -> None:
     table.add_row("broker (LateralCheck)", federation.broker_address)
     if federation.rest_url:
         table.add_row("broker (REST API, OpenAPI at /openapi.json)", federation.rest_url)
+    if federation.web_url:
+        sign_ins = ", ".join(f"{user} / {password}" for user, (_, _, password) in DEMO_USERS.items())
+        table.add_row(f"web page (sign in: {sign_ins})", federation.web_url)
     for agency, (_, port) in federation.adapters.items():
         table.add_row(f"{agency} adapter", f"127.0.0.1:{port}")
     console.print(table)

@@ -203,6 +203,7 @@ def test_demo_smoke(tmp_path: Path) -> None:
         "socialcare.db",
         "socialcare.toml",
         "truth",
+        "web-accounts.toml",
     ]
     keys = tmp_path / "demo" / "keys"
     assert sorted(p.name for p in keys.iterdir()) == [

@@ -1,4 +1,5 @@
-"""Serving the REST API (uvicorn, HTTPS with the broker's certificate) beside the gRPC server, in its loop."""
+"""Serving an ASGI app (the REST API, the web page) with uvicorn inside the running event loop, over HTTPS
+with a service's certificate (plaintext only in development)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from fastapi import FastAPI
 from pki.tls import TlsSection
 
 
-class RestServer:
+class AsgiServer:
     def __init__(self, app: FastAPI, listen: str, tls: TlsSection | None) -> None:
         host, _, port = listen.rpartition(":")
         self._config = uvicorn.Config(

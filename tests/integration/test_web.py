@@ -1,0 +1,114 @@
+"""The web page in a real browser (Debian's chromium driven by Playwright): sign in, a check that shows three
+agencies and "Review required", an invalid form's error summary; axe-core on every page; screenshots kept
+in test-artefacts/."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, Page, async_playwright
+
+from lateral.demo import Federation, Prepared
+from lateral.demo.web import DEMO_USERS
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artefacts"
+
+
+def _chromium_or_skip() -> None:
+    if not CHROMIUM.exists():
+        reason = f"no browser at {CHROMIUM} (Debian: apt-get install chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason}: CI must run the browser tests")
+        pytest.skip(reason)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    _chromium_or_skip()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield launched
+        await launched.close()
+
+
+async def accessible(page: Page, name: str) -> None:
+    """No serious or critical axe-core violation on the page; a screenshot for the record."""
+    ARTEFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTEFACTS / f"{name}.png"), full_page=True)
+    results: Any = await Axe().run(page)
+    serious = [v["id"] for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
+    assert serious == [], name
+
+
+async def sign_in(page: Page, federation: Federation, user: str = "manager") -> None:
+    await page.goto(f"{federation.web_url}/")
+    assert page.url.endswith("/sign-in")
+    await accessible(page, "sign-in")
+    await page.fill("#username", user)
+    await page.fill("#password", DEMO_USERS[user][2])
+    await page.click("button:has-text('Sign in')")
+    await page.wait_for_url(f"{federation.web_url}/")
+
+
+async def test_a_worker_signs_in_and_checks_a_child_known_to_three_agencies(
+    browser: Browser, federation: Federation, prepared: Prepared
+) -> None:
+    page = await browser.new_page()
+    await sign_in(page, federation)
+    await accessible(page, "check-form")
+    a = prepared.examples.three_agencies.args
+    year, month, day = a["dob"].split("-")
+    await page.fill("#given_name", a["given-name"])
+    await page.fill("#family_name", a["family-name"])
+    await page.fill("#dob-day", day)
+    await page.fill("#dob-month", month)
+    await page.fill("#dob-year", year)
+    await page.fill("#postcode", a["postcode"])
+    await page.select_option("#purpose", a["purpose"])
+    await page.fill("#case_ref", a["case-ref"])
+    await page.fill("#justification", a["justification"])
+    await page.click("button:has-text('Check')")
+    await page.wait_for_selector("h1:has-text('Check result')")
+    await accessible(page, "result")
+    assert await page.locator("#review-title").inner_text() == "Review required"
+    assert await page.locator("tbody tr").count() == 4
+    assert await page.locator("tbody .govuk-tag:has-text('Known')").count() == 3
+
+
+async def test_an_invalid_form_shows_the_error_summary(browser: Browser, federation: Federation) -> None:
+    page = await browser.new_page()
+    await sign_in(page, federation, "worker")
+    await page.fill("#given_name", "Ann")
+    await page.fill("#dob-day", "31")
+    await page.fill("#dob-month", "2")
+    await page.fill("#dob-year", "2012")
+    await page.click("button:has-text('Check')")
+    summary = page.locator(".govuk-error-summary")
+    await summary.wait_for()
+    await accessible(page, "error-summary")
+    assert "Date of birth must be a real date" in await summary.inner_text()
+    assert await page.title() == "Error: Check a person – Lateral checks"
+
+
+async def test_a_wrong_password_is_refused(browser: Browser, federation: Federation) -> None:
+    page = await browser.new_page()
+    await page.goto(f"{federation.web_url}/sign-in")
+    await page.fill("#username", "manager")
+    await page.fill("#password", "not-it")
+    await page.click("button:has-text('Sign in')")
+    assert "The username or password is not right." in await page.locator(".govuk-error-summary").inner_text()
