@@ -159,7 +159,7 @@ async def test_a_bulk_job_over_rest_belongs_to_its_organisation(
     assert (other.status_code, other.json()["detail"]) == (404, "no such bulk job")
 
 
-async def test_the_api_survives_fuzzing_against_its_own_schema(prepared: Prepared) -> None:
+async def test_the_api_survives_fuzzing_against_its_own_schema(prepared: Prepared, tmp_path: Path) -> None:
     """schemathesis against a running instance (plaintext, stated identity, so requests get past sign-in):
     no 5xx, every response as documented."""
     federation = await start_federation(
@@ -188,6 +188,7 @@ async def test_the_api_survives_fuzzing_against_its_own_schema(prepared: Prepare
             "1",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
+            cwd=tmp_path,  # schemathesis keeps a cache in its working folder
         )
         out, _ = await asyncio.wait_for(process.communicate(), 300)
     finally:
