@@ -117,6 +117,26 @@ def create_web_app(settings: WebSettings) -> FastAPI:
         context |= {"csrf": csrf(request), "account": signed_in(request)}
         return templates.TemplateResponse(request, name, context, status_code=status)
 
+    recent: dict[str, list[dict[str, Any]]] = {}  # username -> their latest checks (no personal data)
+
+    def remember(
+        account: Account, kind: str, response: broker_pb2.CheckResponse, purpose: str, case_ref: str
+    ) -> None:
+        mine = recent.setdefault(account.username, [])
+        mine.insert(
+            0,
+            {
+                "at": dt.datetime.now(dt.UTC).strftime("%d %b %Y %H:%M"),
+                "kind": kind,
+                "check_id": response.check_id,
+                "purpose": purpose,
+                "case_ref": case_ref,
+                "known": response.agencies_with_activity,
+                "review": response.review_required,
+            },
+        )
+        del mine[50:]
+
     def channel(account: Account) -> grpc.aio.Channel:
         organisation = settings.tls.identity.organisation if settings.tls else settings.organisation
         caller = Caller(organisation=organisation, system="web", user=account.username, role=account.role)
@@ -197,10 +217,67 @@ def create_web_app(settings: WebSettings) -> FastAPI:
                 for v in violations:
                     errors.append((FORM_FIELDS.get(v.field, ""), f"{_label(v.field)} {v.description}"))
             else:
+                remember(account, "Person", response, request_message.purpose, request_message.case_ref)
                 return page(request, "result.html", response=response, outcomes=OUTCOME_WORDS)
         return page(request, "check.html", 400, purposes=await purposes(account), form=form, errors=errors)
 
+    @app.get("/household", response_class=HTMLResponse, response_model=None)
+    async def household_form(request: Request) -> Response:
+        if signed_in(request) is None:
+            return RedirectResponse("/sign-in", status_code=303)
+        return page(request, "household.html", form={}, errors=[])
+
+    @app.post("/household", response_class=HTMLResponse, response_model=None)
+    async def household(request: Request) -> Response:
+        account = signed_in(request)
+        if account is None:
+            return RedirectResponse("/sign-in", status_code=303)
+        form = {k: str(v).strip() for k, v in (await request.form()).items()}
+        if not secrets.compare_digest(form.pop("csrf_token", ""), csrf(request)):
+            return RedirectResponse("/sign-in", status_code=303)
+        message = broker_pb2.HouseholdRequest(
+            address=common_pb2.Address(
+                lines=[form["address"]] if form.get("address") else [], postcode=form.get("postcode", "")
+            ),
+            purpose="household-safeguarding",
+            justification=form.get("justification", ""),
+            case_ref=form.get("case_ref", ""),
+        )
+        errors = []
+        try:
+            async with channel(account) as ch:
+                response = await broker_pb2_grpc.LateralCheckStub(ch).CheckHousehold(message, timeout=10)
+        except grpc.aio.AioRpcError as error:
+            words = {"address": "Address", "address.postcode": "Postcode"}
+            for v in field_violations(error) or []:
+                errors.append(
+                    (
+                        _HOUSEHOLD_FIELDS.get(v.field, ""),
+                        f"{words.get(v.field, _label(v.field))} {v.description}",
+                    )
+                )
+            if not errors:
+                errors.append(("", error.details() or "The check could not be made. Try again."))
+            return page(request, "household.html", 400, form=form, errors=errors)
+        remember(account, "Household", response, message.purpose, message.case_ref)
+        return page(request, "result.html", response=response, outcomes=OUTCOME_WORDS)
+
+    @app.get("/recent", response_class=HTMLResponse, response_model=None)
+    async def recent_checks(request: Request) -> Response:
+        account = signed_in(request)
+        if account is None:
+            return RedirectResponse("/sign-in", status_code=303)
+        return page(request, "recent.html", checks=recent.get(account.username, []))
+
     return app
+
+
+_HOUSEHOLD_FIELDS = {
+    "address": "address",
+    "address.postcode": "postcode",
+    "justification": "justification",
+    "case_ref": "case_ref",
+}
 
 
 def _label(field: str) -> str:

@@ -15,6 +15,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from lateral.demo import Federation, Prepared
 from lateral.demo.web import DEMO_USERS
+from tests.integration.truth import person_of
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -112,3 +113,26 @@ async def test_a_wrong_password_is_refused(browser: Browser, federation: Federat
     await page.fill("#password", "not-it")
     await page.click("button:has-text('Sign in')")
     assert "The username or password is not right." in await page.locator(".govuk-error-summary").inner_text()
+
+
+async def test_a_household_check_and_the_recent_checks_page(
+    browser: Browser, federation: Federation, prepared: Prepared
+) -> None:
+    child = person_of(prepared, prepared.examples.three_agencies)
+    page = await browser.new_page()
+    await sign_in(page, federation)
+    await page.click("a:has-text('Check a household')")
+    await accessible(page, "household-form")
+    await page.fill("#address", child.address.line)
+    await page.fill("#postcode", child.address.postcode)
+    await page.fill("#case_ref", "MASH-0142")
+    await page.fill("#justification", "Fire risk at the family home")
+    await page.click("button:has-text('Check household')")
+    await page.wait_for_selector("h1:has-text('Check result')")
+    await accessible(page, "household-result")
+    social = page.locator("tbody tr", has_text="Social Care")
+    assert "people here" in await social.inner_text() or "person here" in await social.inner_text()
+    await page.click("a:has-text('Your recent checks')")
+    await accessible(page, "recent")
+    assert "MASH-0142" in await page.locator("tbody").inner_text()
+    assert await page.locator("tbody tr").count() == 1
