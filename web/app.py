@@ -7,7 +7,9 @@ cookies that expire; every form carries a CSRF token; responses carry strict sec
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -21,6 +23,11 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.middleware.sessions import SessionMiddleware
 
+from audit.keys import AuditSection, load_keys, read_auditor_key
+from audit.reader import Filters, export_bundle, read_events
+from audit.sealing import unseal
+from audit.store import AuditLog
+from audit.verify import verify_log
 from lateral.client import broker_channel
 from lateral.errors import field_violations
 from lateral.identity import Caller
@@ -64,6 +71,9 @@ class WebSettings:
     # Whether browsers reach the page over HTTPS (directly or through the council's TLS proxy): cookies are
     # then sent over HTTPS only. The demo serves plain HTTP on 127.0.0.1.
     https: bool = True
+    # The broker's audit log and the auditors' private key, for the auditor pages (role "auditor").
+    audit: AuditSection | None = None
+    auditor_key: Path | None = None
 
 
 def _headers(response: Response) -> None:
@@ -261,6 +271,83 @@ def create_web_app(settings: WebSettings) -> FastAPI:
             return page(request, "household.html", 400, form=form, errors=errors)
         remember(account, "Household", response, message.purpose, message.case_ref)
         return page(request, "result.html", response=response, outcomes=OUTCOME_WORDS)
+
+    def auditor(request: Request) -> Account | Response:
+        account = signed_in(request)
+        if account is None:
+            return RedirectResponse("/sign-in", status_code=303)
+        if account.role != "auditor" or settings.audit is None:
+            return page(request, "forbidden.html", 403)
+        return account
+
+    def record_read(account: Account, action: str, details: dict[str, str]) -> None:
+        """Reading the audit log is itself logged, with the service's own log key."""
+        assert settings.audit is not None
+        log = AuditLog(settings.audit.url, load_keys(settings.audit).signer)
+        try:
+            log.append("audit-read", {"reader": account.username, "action": action, "via": "web", **details})
+        finally:
+            log.close()
+
+    @app.get("/audit", response_class=HTMLResponse, response_model=None)
+    async def audit_list(request: Request, kind: str = "", user: str = "", case_ref: str = "") -> Response:
+        account = auditor(request)
+        if not isinstance(account, Account):
+            return account
+        assert settings.audit is not None
+        filters = {k: v for k, v in {"kind": kind, "user": user, "case_ref": case_ref}.items() if v}
+        await asyncio.to_thread(record_read, account, "list", filters)
+        events = (await asyncio.to_thread(read_events, settings.audit.url, Filters(**filters)))[-200:][::-1]
+        key = read_auditor_key(settings.auditor_key) if settings.auditor_key else None
+        shown = []
+        for event in events:
+            payload = dict(event.payload or {})
+            who = ""
+            if key is not None and "sealed" in payload:
+                opened = json.loads(unseal(key, payload.pop("sealed")))
+                subject = opened.get("subject") or opened.get("address") or {}
+                who = " ".join(
+                    [*subject.get("givenNames", []), subject.get("familyName", "")]
+                ).strip() or ", ".join([*subject.get("lines", []), subject.get("postcode", "")])
+            shown.append(
+                {
+                    "seq": event.seq,
+                    "at": event.at[:19].replace("T", " "),
+                    "kind": event.kind,
+                    "who": who,
+                    "payload": payload,
+                }
+            )
+        return page(request, "audit.html", events=shown, filters=filters)
+
+    @app.post("/audit/verify", response_class=HTMLResponse, response_model=None)
+    async def audit_verify(request: Request) -> Response:
+        account = auditor(request)
+        if not isinstance(account, Account):
+            return account
+        form = await request.form()
+        if not secrets.compare_digest(str(form.get("csrf_token", "")), csrf(request)):
+            return RedirectResponse("/sign-in", status_code=303)
+        assert settings.audit is not None
+        await asyncio.to_thread(record_read, account, "verify", {})
+        public = load_keys(settings.audit).signer.public_key()
+        result = await asyncio.to_thread(verify_log, settings.audit.url, public)
+        return page(request, "verified.html", result=result)
+
+    @app.get("/audit/export", response_model=None)
+    async def audit_export(request: Request) -> Response:
+        account = auditor(request)
+        if not isinstance(account, Account):
+            return account
+        assert settings.audit is not None
+        await asyncio.to_thread(record_read, account, "export", {})
+        public = load_keys(settings.audit).signer.public_key()
+        bundle = await asyncio.to_thread(export_bundle, settings.audit.url, public)
+        return Response(
+            json.dumps(bundle, indent=1),
+            media_type="application/json",
+            headers={"Content-Disposition": 'attachment; filename="lateral-audit-bundle.json"'},
+        )
 
     @app.get("/recent", response_class=HTMLResponse, response_model=None)
     async def recent_checks(request: Request) -> Response:

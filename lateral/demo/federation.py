@@ -194,5 +194,6 @@ async def start_federation(
         f"127.0.0.1:{broker_port}",
         pki.client_tls(DEMO_CALLER.organisation) if pki is not None else None,
         DEMO_CALLER.organisation,
+        None if insecure_dev else prepared.audit["broker"],
     )
     return Federation(prepared.workdir, broker, broker_port, pki, adapters, web)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import tomli_w
 
+from audit.keys import AuditSection
 from lateral.asgi import AsgiServer
 from pki.tls import Tls, TlsSection
 from web.accounts import hash_password, load_accounts
@@ -17,6 +18,7 @@ from web.app import WebSettings, create_web_app
 DEMO_USERS = {
     "manager": ("Morgan Ash (demo)", "mash-manager", "demo-manager"),
     "worker": ("Sam Reed (demo)", "mash-social-worker", "demo-worker"),
+    "auditor": ("Alex Audit (demo)", "auditor", "demo-auditor"),
 }
 
 
@@ -30,7 +32,13 @@ def write_demo_accounts(folder: Path) -> Path:
     return path
 
 
-async def start_demo_web(folder: Path, broker: str, tls: TlsSection | None, organisation: str) -> AsgiServer:
+async def start_demo_web(
+    folder: Path,
+    broker: str,
+    tls: TlsSection | None,
+    organisation: str,
+    audit: AuditSection | None = None,
+) -> AsgiServer:
     settings = WebSettings(
         broker=broker,
         tls=Tls(tls) if tls is not None else None,
@@ -38,6 +46,8 @@ async def start_demo_web(folder: Path, broker: str, tls: TlsSection | None, orga
         session_secret=secrets.token_urlsafe(32),
         organisation=organisation,
         https=False,
+        audit=audit,
+        auditor_key=folder / "audit" / "auditor.key" if audit is not None else None,
     )
     server = AsgiServer(create_web_app(settings), "127.0.0.1:0", None)
     await server.start()

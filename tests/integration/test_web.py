@@ -13,6 +13,7 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
 
+from audit.reader import read_events
 from lateral.demo import Federation, Prepared
 from lateral.demo.web import DEMO_USERS
 from tests.integration.truth import person_of
@@ -136,3 +137,24 @@ async def test_a_household_check_and_the_recent_checks_page(
     await accessible(page, "recent")
     assert "MASH-0142" in await page.locator("tbody").inner_text()
     assert await page.locator("tbody tr").count() == 1
+
+
+async def test_an_auditor_reads_and_verifies_the_log_and_a_worker_cannot(
+    browser: Browser, federation: Federation, prepared: Prepared
+) -> None:
+    worker = await browser.new_page()
+    await sign_in(worker, federation, "worker")
+    await worker.goto(f"{federation.web_url}/audit")
+    assert await worker.locator("h1").inner_text() == "You cannot see this page"
+    page = await browser.new_page()
+    await sign_in(page, federation, "auditor")
+    await page.click("a:has-text('Audit log')")
+    await accessible(page, "audit-log")
+    assert await page.locator("tbody tr").count() >= 1
+    await page.click("button:has-text('Verify the log')")
+    await page.wait_for_selector("h1:has-text('Audit log verification')")
+    await accessible(page, "audit-verified")
+    assert await page.locator(".govuk-panel__title").inner_text() == "Verified"
+    events = read_events(prepared.audit["broker"].url)
+    reads = [e.payload for e in events if e.kind == "audit-read" and (e.payload or {}).get("via") == "web"]
+    assert [r["action"] for r in reads if r][-2:] == ["list", "verify"]
