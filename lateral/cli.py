@@ -28,6 +28,7 @@ from lateral.dsa_cli import dsa
 from lateral.pki_cli import pki
 from lateral.rpc import InsecureNotAllowedError
 from lateral.synth_cli import synth
+from lateral.web_cli import web
 
 T = TypeVar("T")
 
@@ -103,6 +104,7 @@ main.add_command(dsa)
 main.add_command(pki)
 main.add_command(audit)
 main.add_command(bulk_check)
+main.add_command(web)
 
 
 def _server_logging() -> None:

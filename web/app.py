@@ -47,6 +47,23 @@ OUTCOME_WORDS = {
     common_pb2.OUTCOME_UNAVAILABLE: ("Unavailable", "govuk-tag--yellow"),
     common_pb2.OUTCOME_TIMEOUT: ("No answer in time", "govuk-tag--yellow"),
 }
+GENDERS = {
+    "female": common_pb2.GENDER_FEMALE,
+    "male": common_pb2.GENDER_MALE,
+    "other": common_pb2.GENDER_OTHER,
+    "not_known": common_pb2.GENDER_NOT_KNOWN,
+}
+# What would resolve a possible match, in words.
+ATTRIBUTE_WORDS = {
+    common_pb2.ATTRIBUTE_GIVEN_NAMES: "given names",
+    common_pb2.ATTRIBUTE_FAMILY_NAME: "family name",
+    common_pb2.ATTRIBUTE_DATE_OF_BIRTH: "date of birth",
+    common_pb2.ATTRIBUTE_GENDER: "gender",
+    common_pb2.ATTRIBUTE_POSTCODE: "postcode",
+    common_pb2.ATTRIBUTE_ADDRESS: "address",
+    common_pb2.ATTRIBUTE_NHS_NUMBER: "NHS number",
+    common_pb2.ATTRIBUTE_OTHER_NAMES: "other names",
+}
 # Where each field the broker names lives on the form.
 FORM_FIELDS = {
     "subject.given_names": "given_name",
@@ -209,6 +226,7 @@ def create_web_app(settings: WebSettings) -> FastAPI:
                 given_names=form.get("given_name", "").split(),
                 family_name=form.get("family_name", ""),
                 date_of_birth=dob,
+                gender=GENDERS.get(form.get("gender", ""), common_pb2.GENDER_UNSPECIFIED),
                 nhs_number=form.get("nhs_number", ""),
                 address=common_pb2.Address(postcode=form.get("postcode", "")),
             ),
@@ -228,7 +246,13 @@ def create_web_app(settings: WebSettings) -> FastAPI:
                     errors.append((FORM_FIELDS.get(v.field, ""), f"{_label(v.field)} {v.description}"))
             else:
                 remember(account, "Person", response, request_message.purpose, request_message.case_ref)
-                return page(request, "result.html", response=response, outcomes=OUTCOME_WORDS)
+                return page(
+                    request,
+                    "result.html",
+                    response=response,
+                    outcomes=OUTCOME_WORDS,
+                    attributes=ATTRIBUTE_WORDS,
+                )
         return page(request, "check.html", 400, purposes=await purposes(account), form=form, errors=errors)
 
     @app.get("/household", response_class=HTMLResponse, response_model=None)
@@ -270,7 +294,9 @@ def create_web_app(settings: WebSettings) -> FastAPI:
                 errors.append(("", error.details() or "The check could not be made. Try again."))
             return page(request, "household.html", 400, form=form, errors=errors)
         remember(account, "Household", response, message.purpose, message.case_ref)
-        return page(request, "result.html", response=response, outcomes=OUTCOME_WORDS)
+        return page(
+            request, "result.html", response=response, outcomes=OUTCOME_WORDS, attributes=ATTRIBUTE_WORDS
+        )
 
     def auditor(request: Request) -> Account | Response:
         account = signed_in(request)

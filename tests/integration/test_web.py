@@ -146,6 +146,7 @@ async def test_an_auditor_reads_and_verifies_the_log_and_a_worker_cannot(
     await sign_in(worker, federation, "worker")
     await worker.goto(f"{federation.web_url}/audit")
     assert await worker.locator("h1").inner_text() == "You cannot see this page"
+    await accessible(worker, "forbidden")
     page = await browser.new_page()
     await sign_in(page, federation, "auditor")
     await page.click("a:has-text('Audit log')")
