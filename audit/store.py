@@ -128,6 +128,18 @@ class AuditLog:
         self._every = checkpoint_every
         self._lock = threading.Lock()
         self._since_checkpoint = 0
+        # For monitoring: the size this process last saw, and when the last checkpoint was signed.
+        self.size = 0
+        self.checkpoint_at: dt.datetime | None = None
+        try:
+            with self.engine.connect() as conn:
+                self.size = int(conn.execute(sa.select(head.c.size)).scalar() or 0)
+                last = conn.execute(sa.select(sa.func.max(checkpoints.c.at))).scalar()
+                self.checkpoint_at = dt.datetime.fromisoformat(last) if last else None
+        except sa.exc.SQLAlchemyError as error:
+            raise AuditUnavailableError(
+                f"the audit log at {_safe(url)} cannot be read: {type(error).__name__}"
+            ) from None
 
     def append(self, kind: str, payload: dict[str, Any], *, signer: Ed25519PrivateKey | None = None) -> int:
         """Writes one event and returns its sequence number once committed. `signer` signs this one event
@@ -161,6 +173,7 @@ class AuditLog:
         with self._lock:
             self._since_checkpoint += 1
             due = self._since_checkpoint >= self._every
+            self.size = max(self.size, int(seq))
         if due:
             self.checkpoint()
         return int(seq)
@@ -187,11 +200,13 @@ class AuditLog:
                     )
                 )
         except sa.exc.IntegrityError:
+            self.checkpoint_at = dt.datetime.now(dt.UTC)
             return None  # another process signed this size first
         except sa.exc.SQLAlchemyError as error:
             raise AuditUnavailableError(
                 f"the audit checkpoint cannot be written: {type(error).__name__}"
             ) from None
+        self.checkpoint_at = dt.datetime.fromisoformat(at)
         return Checkpoint(size, root_hash, at, signature)
 
     def last_of(self, kinds: tuple[str, ...]) -> dict[str, Any] | None:

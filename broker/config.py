@@ -12,6 +12,7 @@ from pydantic import Field, field_validator
 from audit.keys import AuditSection
 from broker.limits import LimitsSection
 from lateral.config import Frozen, load_model
+from lateral.telemetry import TelemetrySection
 from pki.tls import TlsSection
 from policy.trust import PolicySection
 
@@ -49,6 +50,8 @@ class BrokerConfig(Frozen):
     rest: RestSection | None = None
     # The tamper-evident log of every check (required outside --insecure-dev).
     audit: AuditSection | None = None
+    # Traces and metrics over OTLP (off when absent).
+    telemetry: TelemetrySection | None = None
     policy: PolicySection
     agencies: list[AgencyEndpoint] = Field(min_length=1)
 
@@ -71,6 +74,12 @@ def load_broker_config(path: Path) -> BrokerConfig:
     config = load_model(BrokerConfig, path)
     tls = config.tls.resolved(path.parent) if config.tls is not None else None
     audit = config.audit.resolved(path.parent) if config.audit is not None else None
+    telemetry = config.telemetry.resolved(path.parent) if config.telemetry is not None else None
     return config.model_copy(
-        update={"policy": config.policy.resolved(path.parent), "tls": tls, "audit": audit}
+        update={
+            "policy": config.policy.resolved(path.parent),
+            "tls": tls,
+            "audit": audit,
+            "telemetry": telemetry,
+        }
     )

@@ -9,14 +9,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import grpc
 from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from opentelemetry.trace import SpanKind
 
 from broker.config import AgencyEndpoint
 from lateral.errors import status_of
-from lateral.rpc import insecure_channel, secure_channel
-from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
+from lateral.metrics import BrokerMetrics
+from lateral.rpc import ADAPTER_SERVICE, SOURCE_HEALTH, insecure_channel, secure_channel
+from lateral.telemetry import Telemetry, outgoing_metadata
+from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, broker_pb2, common_pb2
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +32,24 @@ _TIMEOUT_CODES = {grpc.StatusCode.DEADLINE_EXCEEDED}
 class AgencyClient:
     """One agency's adapter, reached over one long-lived channel."""
 
-    def __init__(self, endpoint: AgencyEndpoint, credentials: grpc.ChannelCredentials | None) -> None:
+    def __init__(
+        self,
+        endpoint: AgencyEndpoint,
+        credentials: grpc.ChannelCredentials | None,
+        telemetry: Telemetry,
+        metrics: BrokerMetrics,
+    ) -> None:
         self.endpoint = endpoint
+        self._telemetry = telemetry
+        self._metrics = metrics
         self._channel = (
             insecure_channel(endpoint.address)
             if credentials is None
             else secure_channel(endpoint.address, credentials)
         )
         self._stub = adapter_pb2_grpc.AgencyAdapterStub(self._channel)
+        # The health stubs' types describe the synchronous stub only.
+        self._health: Any = health_pb2_grpc.HealthStub(self._channel)
 
     def _row(
         self,
@@ -82,15 +97,32 @@ class AgencyClient:
         timeout: float,
     ) -> common_pb2.AgencyResult:
         """Asks the agency (Match, or MatchHousehold for an address), never raising: failures become
-        UNAVAILABLE or TIMEOUT rows."""
+        UNAVAILABLE or TIMEOUT rows. Traced as a client span whose context travels with the call."""
         started = time.perf_counter()
+        attributes = {"lateral.agency": self.endpoint.id}
+        with self._telemetry.span("lateral.agency.call", attributes, kind=SpanKind.CLIENT) as span:
+            row = await self._ask(request, timeout, started)
+            outcome = common_pb2.Outcome.Name(row.finding.outcome).removeprefix("OUTCOME_")
+            if span.is_recording():
+                span.set_attribute("lateral.outcome", outcome)
+                span.set_attribute("rpc.grpc.status_code", row.status.code)
+        self._metrics.agency(self.endpoint.id, outcome, time.perf_counter() - started)
+        return row
+
+    async def _ask(
+        self,
+        request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest,
+        timeout: float,
+        started: float,
+    ) -> common_pb2.AgencyResult:
+        metadata = outgoing_metadata()
         try:
             # The per-call timeout is the deadline the adapter sees; the outer guard covers a channel stuck
             # before the call starts.
             call = (
-                self._stub.MatchHousehold(request, timeout=timeout)
+                self._stub.MatchHousehold(request, timeout=timeout, metadata=metadata)
                 if isinstance(request, adapter_pb2.HouseholdMatchRequest)
-                else self._stub.Match(request, timeout=timeout)
+                else self._stub.Match(request, timeout=timeout, metadata=metadata)
             )
             response = await asyncio.wait_for(call, timeout + 0.1)
         except grpc.aio.AioRpcError as error:
@@ -114,6 +146,29 @@ class AgencyClient:
             )
         return self._row(response.finding, grpc.StatusCode.OK, "", started, "PERMITTED", response.clause_ids)
 
+    async def health(self, timeout: float) -> broker_pb2.AgencyHealth:
+        """The adapter's health, its database's health and its Describe, asked at once; never raising."""
+        e = self.endpoint
+        started = time.perf_counter()
+        row = broker_pb2.AgencyHealth(agency_id=e.id, agency_name=e.name, address=e.address)
+
+        def serving(status: int) -> str:
+            return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status))
+
+        try:
+            service, source, describe = await asyncio.gather(
+                self._health.Check(health_pb2.HealthCheckRequest(service=ADAPTER_SERVICE), timeout=timeout),
+                self._health.Check(health_pb2.HealthCheckRequest(service=SOURCE_HEALTH), timeout=timeout),
+                self._stub.Describe(adapter_pb2.DescribeRequest(), timeout=timeout),
+            )
+        except grpc.aio.AioRpcError as error:
+            row.health, row.detail = "UNREACHABLE", error.code().name
+        else:
+            row.health, row.source_health = serving(service.status), serving(source.status)
+            row.describe.CopyFrom(describe)
+        row.round_trip_ms = int((time.perf_counter() - started) * 1000)
+        return row
+
     async def close(self) -> None:
         await self._channel.close()
 
@@ -122,10 +177,16 @@ class FanOut:
     """The clients of every configured agency, in configuration order."""
 
     def __init__(
-        self, endpoints: Sequence[AgencyEndpoint], credentials: grpc.ChannelCredentials | None = None
+        self,
+        endpoints: Sequence[AgencyEndpoint],
+        credentials: grpc.ChannelCredentials | None = None,
+        telemetry: Telemetry | None = None,
+        metrics: BrokerMetrics | None = None,
     ) -> None:
         """One client per agency: mutual TLS with credentials, plaintext (development) without."""
-        self.clients = {e.id: AgencyClient(e, credentials) for e in endpoints}
+        telemetry = telemetry or Telemetry.off()
+        metrics = metrics or BrokerMetrics(telemetry)
+        self.clients = {e.id: AgencyClient(e, credentials, telemetry, metrics) for e in endpoints}
 
     async def ask(
         self,
@@ -136,6 +197,10 @@ class FanOut:
         """Asks the given agencies concurrently; one row per agency."""
         rows = await asyncio.gather(*(self.clients[a].match(request, timeout) for a in agencies))
         return dict(zip(agencies, rows, strict=True))
+
+    async def health(self, timeout: float) -> list[broker_pb2.AgencyHealth]:
+        """Every agency's health and description, asked concurrently, in configuration order."""
+        return list(await asyncio.gather(*(c.health(timeout) for c in self.clients.values())))
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients.values()))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -14,7 +15,9 @@ from typing import Any
 
 import grpc
 from google.protobuf import timestamp_pb2
+from opentelemetry.trace import Span, SpanKind
 
+import lateral
 from audit.recorder import Recorder, decisions_payload, open_recorder, results_payload
 from broker.config import AgencyEndpoint, BrokerConfig
 from broker.fanout import FanOut
@@ -30,7 +33,9 @@ from lateral.errors import (
     maps_stream_errors,
 )
 from lateral.identity import Caller, Callers, CertifiedCallers, StatedCallers
+from lateral.metrics import BrokerMetrics, observe_audit
 from lateral.rpc import SERVER_OPTIONS, InsecureNotAllowedError, add_standard_services, bind
+from lateral.telemetry import Telemetry
 from pki.tls import Tls
 from policy.engine import Decision, PolicyEngine, subject_kind
 from policy.engine import Request as PolicyRequest
@@ -54,10 +59,14 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         trusted: TrustedAgreement,
         callers: Callers,
         recorder: Recorder | None,
+        telemetry: Telemetry | None = None,
+        metrics: BrokerMetrics | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._config = config
         self._fanout = fanout
+        self._telemetry = telemetry or Telemetry.off()
+        self._metrics = metrics or BrokerMetrics(self._telemetry)
         self._callers = callers
         self._recorder = recorder
         self._limits = RateLimiter(config.limits)
@@ -65,6 +74,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         self._engine = PolicyEngine(trusted.agreement)
         self._purposes = {p.id: p for p in trusted.agreement.purposes}
         self._clock = clock
+        self._started_at = clock()
 
     def _agency_timeout(self, remaining: float | None) -> float:
         """The per-agency deadline: the caller's remaining time less a reserve, capped by configuration."""
@@ -119,10 +129,20 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         if self._recorder is None:
             return
         who = {"organisation": caller.organisation, "system": caller.system, "user": caller.user}
-        await self._recorder.record(
-            kind,
-            {**who, "role": caller.role, "purpose": request.purpose, "case_ref": request.case_ref, **fields},
-        )
+        with self._telemetry.span("lateral.audit.write", {"lateral.audit.event": kind}):
+            await self._recorder.record(
+                kind,
+                {
+                    **who,
+                    "role": caller.role,
+                    "purpose": request.purpose,
+                    "case_ref": request.case_ref,
+                    **fields,
+                },
+            )
+
+    def observe_error(self, method: str, code: grpc.StatusCode) -> None:
+        self._metrics.error(method, code.name)
 
     @property
     def _agreement_label(self) -> str:
@@ -194,22 +214,54 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
     async def _check(
         self, caller: Caller, request: Asked, remaining: float | None
     ) -> broker_pb2.CheckResponse:
-        """One check of a person (Check, each item of CheckMany) or a household (CheckHousehold), from
-        validation to the audited answer. Events of household checks are "household-..."."""
+        """One check of a person (Check, each item of CheckMany) or a household (CheckHousehold): traced as
+        one span, timed by kind, purpose and status. Only a purpose the agreement knows is named: the field
+        is free text until validated."""
+        kind = "household" if isinstance(request, broker_pb2.HouseholdRequest) else "person"
+        purpose = request.purpose if request.purpose in self._purposes else "(unknown)"
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        attributes = {
+            "lateral.kind": kind,
+            "lateral.purpose": purpose,
+            "lateral.organisation": caller.organisation,
+        }
+        with self._telemetry.span("lateral.check", attributes, kind=SpanKind.SERVER) as span:
+            try:
+                return await self._answer(caller, request, remaining, span)
+            except LateralError as error:
+                code = error.code
+                raise
+            except Exception:
+                code = grpc.StatusCode.INTERNAL
+                raise
+            finally:
+                if span.is_recording():
+                    span.set_attribute("rpc.grpc.status_code", code.name)
+                self._metrics.check(kind, purpose, code.name, time.perf_counter() - started)
+
+    async def _answer(
+        self, caller: Caller, request: Asked, remaining: float | None, span: Span
+    ) -> broker_pb2.CheckResponse:
+        """From validation to the audited answer. Events of household checks are "household-..."."""
         household = isinstance(request, broker_pb2.HouseholdRequest)
         event = "household" if household else "check"
-        violations = (
-            validate_household_request(request, self._purposes)
-            if isinstance(request, broker_pb2.HouseholdRequest)
-            else validate_check_request(request, self._purposes)
-        )
+        with self._telemetry.span("lateral.validate"):
+            violations = (
+                validate_household_request(request, self._purposes)
+                if isinstance(request, broker_pb2.HouseholdRequest)
+                else validate_check_request(request, self._purposes)
+            )
         if violations:
             log.info("%s rejected: invalid %s", event, ", ".join(v.field for v in violations))
             await self._audit(f"{event}-invalid", caller, request, fields=[v.field for v in violations])
             raise InvalidRequestError(violations)
         now = self._clock()
-        decisions = self._decide(caller, request, now)
-        permitted = [agency for agency, d in decisions.items() if d.allowed]
+        with self._telemetry.span("lateral.policy") as policy_span:
+            decisions = self._decide(caller, request, now)
+            permitted = [agency for agency, d in decisions.items() if d.allowed]
+            if policy_span.is_recording():
+                policy_span.set_attribute("lateral.agencies_permitted", len(permitted))
         subject = self._about(request)
         if not permitted:
             log.info("check refused for %s/%s: %s", caller.organisation, caller.role, request.purpose)
@@ -225,6 +277,8 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             )
             raise refusal
         check_id = uuid.uuid4().hex
+        if span.is_recording():
+            span.set_attribute("lateral.check_id", check_id)
         # Durable before any agency is asked: no audit, no check.
         await self._audit(
             f"{event}-received",
@@ -268,8 +322,10 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             review_required=bool(summary.reasons),
             review_rules=[r.rule_id for r in summary.reasons],
         )
-        checked_at = timestamp_pb2.Timestamp()
-        checked_at.FromDatetime(now.astimezone(dt.UTC).replace(tzinfo=None))
+        if span.is_recording():
+            span.set_attribute("lateral.agencies_with_activity", summary.agencies_with_activity)
+            span.set_attribute("lateral.review_required", bool(summary.reasons))
+        checked_at = _timestamp(now)
         log.info(
             "%s %s for %s: %d/%d agencies asked, %d with activity, review %s",
             event,
@@ -381,6 +437,37 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
     ) -> broker_pb2.ListAgenciesResponse:
         return self.listing()
 
+    @maps_errors
+    async def Status(
+        self,
+        request: broker_pb2.StatusRequest,
+        context: grpc.aio.ServicerContext[broker_pb2.StatusRequest, broker_pb2.StatusResponse],
+    ) -> broker_pb2.StatusResponse:
+        asker = self._callers.member(context)
+        log.info("status asked by %s", asker)
+        return await self.status(context.time_remaining())
+
+    async def status(self, remaining: float | None) -> broker_pb2.StatusResponse:
+        """The broker's state and every agency's health, within the caller's deadline (at most 2 s)."""
+        response = broker_pb2.StatusResponse(
+            broker_version=lateral.__version__,
+            agreement=self._agreement_label,
+            agreement_review_by=self._agreement.agreement.review_by.isoformat(),
+            started_at=_timestamp(self._started_at),
+            agencies=await self._fanout.health(self._agency_timeout(min(remaining or 2.0, 2.0))),
+        )
+        if self._recorder is not None:
+            response.audit_events = self._recorder.log.size
+            if (at := self._recorder.log.checkpoint_at) is not None:
+                response.audit_checkpoint_at.CopyFrom(_timestamp(at))
+        return response
+
+
+def _timestamp(at: dt.datetime) -> timestamp_pb2.Timestamp:
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(at.astimezone(dt.UTC).replace(tzinfo=None))
+    return stamp
+
 
 def _failed(item_id: str, code: str, message: str) -> broker_pb2.BulkResult:
     return broker_pb2.BulkResult(item_id=item_id, error=broker_pb2.BulkError(code=code, message=message))
@@ -395,11 +482,13 @@ class BrokerServer:
         fanout: FanOut,
         recorder: Recorder | None,
         rest: AsgiServer | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.server = server
         self._fanout = fanout
         self._recorder = recorder
         self.rest = rest
+        self.telemetry = telemetry or Telemetry.off()
 
     async def start(self) -> None:
         await self.server.start()
@@ -415,13 +504,18 @@ class BrokerServer:
         await self._fanout.close()
         if self._recorder is not None:
             await self._recorder.stop()
+        await asyncio.to_thread(self.telemetry.shutdown)
 
     async def wait_for_termination(self) -> None:
         await self.server.wait_for_termination()
 
 
 async def create_server(
-    config: BrokerConfig, address: str | None = None, *, insecure_dev: bool = False
+    config: BrokerConfig,
+    address: str | None = None,
+    *,
+    insecure_dev: bool = False,
+    telemetry: Telemetry | None = None,
 ) -> tuple[BrokerServer, int]:
     """Builds a bound, not yet started, broker with one long-lived channel per agency.
 
@@ -429,6 +523,7 @@ async def create_server(
         config: the broker configuration.
         address: host:port to listen on; the configuration's when None. Port 0 picks a free port.
         insecure_dev: serve and call agencies in plaintext (development only; prints a warning).
+        telemetry: where traces and metrics go (default: as the configuration's [telemetry] says).
 
     Returns:
         The server and the port it is bound to.
@@ -449,9 +544,16 @@ async def create_server(
         config.audit, insecure_dev=insecure_dev, what="broker", agreement=label, digest=trusted.digest
     )
     callers: Callers = CertifiedCallers(tls) if tls is not None else StatedCallers()
-    fanout = FanOut(config.agencies, tls.channel_credentials() if tls is not None else None)
+    telemetry = telemetry or Telemetry.from_section(config.telemetry, "lateral-broker")
+    if recorder is not None:
+        audit_log = recorder.log
+        observe_audit(telemetry, "broker", lambda: audit_log.size, lambda: audit_log.checkpoint_at)
+    metrics = BrokerMetrics(telemetry)
+    fanout = FanOut(
+        config.agencies, tls.channel_credentials() if tls is not None else None, telemetry, metrics
+    )
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    servicer = BrokerServicer(config, fanout, trusted, callers, recorder)
+    servicer = BrokerServicer(config, fanout, trusted, callers, recorder, telemetry, metrics)
     broker_pb2_grpc.add_LateralCheckServicer_to_server(servicer, server)
     add_standard_services(server, [SERVICE_NAME])
     try:
@@ -473,4 +575,4 @@ async def create_server(
         if tls is None and not insecure_dev:  # pragma: no cover - bind refused plaintext already
             raise InsecureNotAllowedError("the REST API needs the broker's [tls]")
         rest = AsgiServer(create_app(servicer), config.rest.listen, config.tls if tls is not None else None)
-    return BrokerServer(server, fanout, recorder, rest), port
+    return BrokerServer(server, fanout, recorder, rest, telemetry), port

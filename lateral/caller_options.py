@@ -39,6 +39,10 @@ _OPTIONS = [
         "--cert", envvar="LATERAL_CERT", default="", help="Your system's certificate (LATERAL_CERT)."
     ),
     click.option("--key", envvar="LATERAL_KEY", default="", help="Its private key (LATERAL_KEY)."),
+    click.option("--insecure-dev", is_flag=True, help=INSECURE_HELP),
+]
+# Who acts: what checks need beyond the connection.
+_ACTOR = [
     click.option(
         "--role",
         envvar="LATERAL_ROLE",
@@ -52,14 +56,21 @@ _OPTIONS = [
         show_default=True,
         help="Your user id (LATERAL_USER).",
     ),
-    click.option("--insecure-dev", is_flag=True, help=INSECURE_HELP),
 ]
 
 
-def caller_options(command: Callable[..., Any]) -> Callable[..., Any]:
+def connection_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The broker's address and this system's certificate (or plaintext development)."""
     for option in reversed(_OPTIONS):
         command = option(command)
     return command
+
+
+def caller_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """connection_options, and the user and role a check is made for."""
+    for option in reversed(_ACTOR):
+        command = option(command)
+    return connection_options(command)
 
 
 def resolve_caller(

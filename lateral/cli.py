@@ -27,6 +27,7 @@ from lateral.console import err_console, fail, load
 from lateral.dsa_cli import dsa
 from lateral.pki_cli import pki
 from lateral.rpc import InsecureNotAllowedError
+from lateral.status_cli import status
 from lateral.synth_cli import synth
 from lateral.web_cli import web
 
@@ -105,6 +106,7 @@ main.add_command(pki)
 main.add_command(audit)
 main.add_command(bulk_check)
 main.add_command(web)
+main.add_command(status)
 
 
 def _server_logging() -> None:

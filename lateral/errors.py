@@ -11,7 +11,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -124,6 +124,18 @@ def _internal_status(reference: str) -> grpc.Status:
     return rpc_status.to_status(status_pb2.Status(code=code_pb2.INTERNAL, message=message))
 
 
+@runtime_checkable
+class ObservesErrors(Protocol):
+    """A servicer that counts the errors its calls end in (for metrics)."""
+
+    def observe_error(self, method: str, code: grpc.StatusCode) -> None: ...
+
+
+def _observe(servicer: object, method: str, code: grpc.StatusCode) -> None:
+    if isinstance(servicer, ObservesErrors):
+        servicer.observe_error(method, code)
+
+
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Self_ = TypeVar("Self_")
@@ -141,10 +153,12 @@ def maps_errors(method: Handler[Self_, Req, Resp]) -> Handler[Self_, Req, Resp]:
         try:
             return await method(self, request, context)
         except LateralError as error:
+            _observe(self, method.__name__, error.code)
             await context.abort_with_status(to_status(error))
         except Exception as error:
             reference = uuid.uuid4().hex[:12]
             log.error("unexpected %s in %s (reference %s)", type(error).__name__, method.__name__, reference)
+            _observe(self, method.__name__, grpc.StatusCode.INTERNAL)
             await context.abort_with_status(_internal_status(reference))
         raise AssertionError("abort_with_status returned")  # pragma: no cover - abort always raises
 
@@ -165,10 +179,12 @@ def maps_stream_errors(method: StreamHandler[Self_, Req, Resp]) -> StreamHandler
             async for response in method(self, request, context):
                 yield response
         except LateralError as error:
+            _observe(self, method.__name__, error.code)
             await context.abort_with_status(to_status(error))
         except Exception as error:
             reference = uuid.uuid4().hex[:12]
             log.error("unexpected %s in %s (reference %s)", type(error).__name__, method.__name__, reference)
+            _observe(self, method.__name__, grpc.StatusCode.INTERNAL)
             await context.abort_with_status(_internal_status(reference))
 
     return wrapper

@@ -50,6 +50,11 @@ def _metadata(context: Any) -> dict[str, str]:
 class Callers(Protocol):
     def caller(self, context: Any) -> Caller: ...
 
+    def member(self, context: Any) -> str:
+        """Who asks for something that carries no personal data (the federation's status): any identity
+        of the federation, without a user assertion."""
+        ...
+
 
 class StatedCallers:
     """Development only: the caller states who it is in request metadata; nothing is proved."""
@@ -61,6 +66,9 @@ class StatedCallers:
             UnauthenticatedError: the identity is missing or malformed.
         """
         return self.stated(_metadata(context))
+
+    def member(self, context: Any) -> str:
+        return _metadata(context).get(ORGANISATION, "") or "unidentified (insecure-dev)"
 
     def stated(self, metadata: dict[str, str]) -> Caller:
         """The caller from metadata or, for the REST API, headers of the same names."""
@@ -97,6 +105,10 @@ class CertifiedCallers:
             PermissionDeniedError: the certificate is not a case system's (a broker or an adapter's).
         """
         return self._certified(self._tls.peer_of(context), _metadata(context).get(METADATA_KEY, ""))
+
+    def member(self, context: Any) -> str:
+        """The caller's federation identity (raises UnauthenticatedError as caller() does)."""
+        return self._tls.peer_of(context).identity.uri
 
     def presented(self, certificate_pem: bytes, assertion: str) -> Caller:
         """The caller of a REST request, which carries its certificate and assertion in headers."""

@@ -10,7 +10,14 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from protos.lateral.v1 import adapter_pb2
+
 log = logging.getLogger(__name__)
+
+# The adapter's service, and the health entry of the agency database behind it: NOT_SERVING while the
+# database cannot be read (the adapter keeps answering from its last good index).
+ADAPTER_SERVICE = adapter_pb2.DESCRIPTOR.services_by_name["AgencyAdapter"].full_name
+SOURCE_HEALTH = f"{ADAPTER_SERVICE}.Source"
 
 # so_reuseport=0: two servers on port 0 must never share a port and steal each other's calls.
 SERVER_OPTIONS: list[tuple[str, int]] = [

@@ -12,6 +12,7 @@ from sqlalchemy.exc import ArgumentError
 
 from audit.keys import AuditSection
 from lateral.config import ConfigError, Frozen, load_model
+from lateral.telemetry import TelemetrySection
 from pki.tls import TlsSection
 from policy.trust import PolicySection
 
@@ -175,6 +176,8 @@ class AdapterConfig(Frozen):
     contact: ContactSection
     matching: MatchingSection = MatchingSection()
     refresh: RefreshSection = RefreshSection()
+    # Traces and metrics over OTLP (off when absent).
+    telemetry: TelemetrySection | None = None
 
     @field_validator("vocabulary")
     @classmethod
@@ -223,6 +226,7 @@ def load_adapter_config(path: Path) -> AdapterConfig:
     policy = config.policy.resolved(path.parent)
     tls = config.tls.resolved(path.parent) if config.tls is not None else None
     audit = config.audit.resolved(path.parent) if config.audit is not None else None
+    telemetry = config.telemetry.resolved(path.parent) if config.telemetry is not None else None
     resolved = config.model_copy(
         update={
             "source": SourceSection(url=url),
@@ -230,6 +234,7 @@ def load_adapter_config(path: Path) -> AdapterConfig:
             "policy": policy,
             "tls": tls,
             "audit": audit,
+            "telemetry": telemetry,
         }
     )
     resolved._origin = str(path)

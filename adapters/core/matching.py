@@ -266,8 +266,12 @@ class Matcher:
         return Candidate(self.index.keys[s.row], self.probability(s.weight), s.weight, levels)
 
     def match_fields(self, q: QueryFields) -> MatchResult:
+        return self.judge(q, self.candidates(q))
+
+    def judge(self, q: QueryFields, retrieved: npt.NDArray[np.int32]) -> MatchResult:
+        """Scores the candidate rows retrieved for q and decides KNOWN, POSSIBLE or NOT_KNOWN."""
         t = self.thresholds
-        scored = sorted((self.scorer.score(q, int(r)) for r in self.candidates(q)), key=lambda s: -s.weight)
+        scored = sorted((self.scorer.score(q, int(r)) for r in retrieved), key=lambda s: -s.weight)
         shown = tuple(self._candidate(s) for s in scored[:3])
         if not scored or self.probability(scored[0].weight) < t.possible:
             why = f"best candidate {shown[0].describe()}" if shown else "no candidate shares a blocking key"

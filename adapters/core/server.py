@@ -8,7 +8,7 @@ import datetime as dt
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import HealthServicer
+from opentelemetry.trace import SpanKind
 
 import lateral
 from adapters.core.config import AdapterConfig
@@ -23,14 +24,16 @@ from adapters.core.disclosure import Scope, finding_for
 from adapters.core.estimate import load_weights
 from adapters.core.household import AddressIndex, household_finding
 from adapters.core.index import MatchIndex
-from adapters.core.matching import Matcher, Thresholds
+from adapters.core.matching import Matcher, Thresholds, query_fields
 from adapters.core.refresh import Refresher, SourceStatus, build_index
 from adapters.core.scoring import Weights
 from adapters.core.source import Contact
 from audit.recorder import Recorder, open_recorder, released_fields
 from audit.sealing import address_pseudonym, pseudonym
 from lateral.errors import InvalidRequestError, PermissionDeniedError, maps_errors
-from lateral.rpc import SERVER_OPTIONS, add_standard_services, bind
+from lateral.metrics import AdapterMetrics, observe_audit
+from lateral.rpc import ADAPTER_SERVICE, SERVER_OPTIONS, SOURCE_HEALTH, add_standard_services, bind
+from lateral.telemetry import Telemetry, incoming_context
 from pki.tls import Tls
 from policy.engine import Decision, PolicyEngine, subject_kind
 from policy.engine import Request as PolicyRequest
@@ -41,10 +44,7 @@ from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAME = adapter_pb2.DESCRIPTOR.services_by_name["AgencyAdapter"].full_name
-# Health of the agency database behind the adapter: NOT_SERVING while it cannot be read (the adapter itself
-# keeps SERVING answers from its last good index).
-SOURCE_HEALTH = f"{SERVICE_NAME}.Source"
+SERVICE_NAME = ADAPTER_SERVICE
 
 
 def matcher_for(config: AdapterConfig, index: MatchIndex) -> Matcher:
@@ -70,11 +70,14 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         trusted: TrustedAgreement,
         tls: Tls | None = None,
         recorder: Recorder | None = None,
+        telemetry: Telemetry | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
         self._config = config
         self._tls = tls
         self._recorder = recorder
+        self._telemetry = telemetry or Telemetry.off()
+        self._metrics = AdapterMetrics(self._telemetry, config.agency.id)
         self.health: HealthServicer | None = None
         self.source = SourceStatus()
         self._brokers = frozenset(config.tls.brokers) if config.tls is not None else frozenset()
@@ -113,6 +116,17 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         if self._recorder is None:
             return
         r = request.requester
+        with self._telemetry.span("lateral.audit.write", {"lateral.audit.event": kind}):
+            await self._record(kind, request, r, fields)
+
+    async def _record(
+        self,
+        kind: str,
+        request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest,
+        r: adapter_pb2.Requester,
+        fields: dict[str, Any],
+    ) -> None:
+        assert self._recorder is not None
         await self._recorder.record(
             kind,
             {
@@ -180,6 +194,20 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
                 "only the federation's broker may ask this adapter for matches", "NOT_THE_BROKER"
             )
 
+    def observe(self, telemetry: Telemetry) -> None:
+        """Gauges of the index, the source and the audit log, read at each metrics export."""
+
+        def counts() -> tuple[int, int, int]:
+            index = self._index
+            return index.record_count, index.person_count, index.activity_count
+
+        self._metrics.observe_index(counts, lambda: self._index.refreshed_at, lambda: self.source.ok)
+        if self._recorder is not None:
+            audit_log = self._recorder.log
+            observe_audit(
+                telemetry, self._config.agency.id, lambda: audit_log.size, lambda: audit_log.checkpoint_at
+            )
+
     @property
     def index(self) -> MatchIndex:
         return self._index
@@ -190,8 +218,50 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         self._addresses = AddressIndex(index)
         self._index = index
 
+    def observe_error(self, method: str, code: grpc.StatusCode) -> None:
+        self._metrics.error(method, code.name)
+
+    @contextlib.contextmanager
+    def _traced(
+        self,
+        kind: str,
+        request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+    ) -> Iterator[dict[str, str]]:
+        """One server span per match, a child of the broker's call when it sent a trace context; timed
+        by kind and outcome. The caller puts the outcome into the yielded dict."""
+        purpose = request.purpose if request.purpose in self._purposes else "(unknown)"
+        attributes = {
+            "lateral.agency": self._config.agency.id,
+            "lateral.kind": kind,
+            "lateral.purpose": purpose,
+            "lateral.check_id": request.check_id[:32],
+        }
+        started = time.perf_counter()
+        result = {"outcome": "ERROR"}
+        parent = incoming_context(context.invocation_metadata())
+        with self._telemetry.span(
+            "lateral.adapter.match", attributes, kind=SpanKind.SERVER, parent=parent
+        ) as span:
+            try:
+                yield result
+            finally:
+                if span.is_recording():
+                    span.set_attribute("lateral.outcome", result["outcome"])
+                self._metrics.match(kind, result["outcome"], time.perf_counter() - started)
+
     @maps_errors
     async def Match(
+        self,
+        request: adapter_pb2.MatchRequest,
+        context: grpc.aio.ServicerContext[adapter_pb2.MatchRequest, adapter_pb2.MatchResponse],
+    ) -> adapter_pb2.MatchResponse:
+        with self._traced("person", request, context) as result:
+            response = await self._match(request, context)
+            result["outcome"] = common_pb2.Outcome.Name(response.finding.outcome).removeprefix("OUTCOME_")
+            return response
+
+    async def _match(
         self,
         request: adapter_pb2.MatchRequest,
         context: grpc.aio.ServicerContext[adapter_pb2.MatchRequest, adapter_pb2.MatchResponse],
@@ -202,7 +272,8 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         if violations:
             raise InvalidRequestError(violations)
         now = self._clock()
-        asked, decision = self._decide(request, now)
+        with self._telemetry.span("lateral.policy"):
+            asked, decision = self._decide(request, now)
         if not decision.allowed:
             await self._audit(
                 "disclosure-refused", request, reason=decision.reason, clauses=list(decision.clauses)
@@ -213,7 +284,13 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
             hidden=self._engine.hidden_categories(asked, self._config.categories),
         )
         matcher = self._matcher
-        result = matcher.match(request.subject)
+        q = query_fields(request.subject)
+        with self._telemetry.span("lateral.index.lookup") as span:
+            rows = matcher.candidates(q)
+            if span.is_recording():
+                span.set_attribute("lateral.candidates", len(rows))
+        with self._telemetry.span("lateral.score"):
+            result = matcher.judge(q, rows)
         finding = release_only(
             finding_for(result, matcher.index, self._default_contact, scope), decision.released
         )
@@ -240,19 +317,31 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         request: adapter_pb2.HouseholdMatchRequest,
         context: grpc.aio.ServicerContext[adapter_pb2.HouseholdMatchRequest, adapter_pb2.MatchResponse],
     ) -> adapter_pb2.MatchResponse:
+        with self._traced("household", request, context) as result:
+            response = await self._match_household(request, context)
+            result["outcome"] = common_pb2.Outcome.Name(response.finding.outcome).removeprefix("OUTCOME_")
+            return response
+
+    async def _match_household(
+        self,
+        request: adapter_pb2.HouseholdMatchRequest,
+        context: grpc.aio.ServicerContext[adapter_pb2.HouseholdMatchRequest, adapter_pb2.MatchResponse],
+    ) -> adapter_pb2.MatchResponse:
         self._require_broker(context)
         violations = validate_household_request(request, self._purposes)
         if violations:
             raise InvalidRequestError(violations)
         now = self._clock()
-        asked, decision = self._decide(request, now)
+        with self._telemetry.span("lateral.policy"):
+            asked, decision = self._decide(request, now)
         if not decision.allowed:
             await self._audit(
                 "household-refused", request, reason=decision.reason, clauses=list(decision.clauses)
             )
             raise self._refusal(request, asked, decision)
         addresses = self._addresses
-        match = await asyncio.to_thread(addresses.match, request.address)
+        with self._telemetry.span("lateral.index.lookup"):
+            match = await asyncio.to_thread(addresses.match, request.address)
         finding = release_only(
             household_finding(
                 match,
@@ -295,6 +384,7 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
             index_refreshed_at=refreshed,
             source_watermark=index.watermark,
             categories=self._config.categories,
+            agreement=f"{self._agreement.id} v{self._agreement.version}",
             source_status="OK" if self.source.ok else "DEGRADED",
             source_detail=""
             if self.source.ok or self.source.since is None
@@ -311,9 +401,11 @@ class AdapterServer:
         servicer: AdapterServicer,
         config: AdapterConfig,
         recorder: Recorder | None = None,
+        telemetry: Telemetry | None = None,
     ) -> None:
         self.server = server
         self.servicer = servicer
+        self.telemetry = telemetry or Telemetry.off()
         self._refresher = Refresher(config, lambda: servicer.index, servicer.install, servicer.report)
         self._task: asyncio.Task[None] | None = None
         self._recorder = recorder
@@ -332,13 +424,18 @@ class AdapterServer:
         await self.server.stop(grace)
         if self._recorder is not None:
             await self._recorder.stop()
+        await asyncio.to_thread(self.telemetry.shutdown)
 
     async def wait_for_termination(self) -> None:
         await self.server.wait_for_termination()
 
 
 async def create_server(
-    config: AdapterConfig, address: str | None = None, *, insecure_dev: bool = False
+    config: AdapterConfig,
+    address: str | None = None,
+    *,
+    insecure_dev: bool = False,
+    telemetry: Telemetry | None = None,
 ) -> tuple[AdapterServer, int]:
     """Builds the index and a bound, not yet started, adapter server.
 
@@ -346,6 +443,7 @@ async def create_server(
         config: the adapter configuration.
         address: host:port to listen on; the configuration's when None. Port 0 picks a free port.
         insecure_dev: serve plaintext (development only; prints a warning).
+        telemetry: where traces and metrics go (default: as the configuration's [telemetry] says).
 
     Returns:
         The server (start() also starts refreshing the index) and the port it is bound to.
@@ -378,7 +476,9 @@ async def create_server(
         index.record_count / max(seconds, 1e-9),
     )
     server = grpc.aio.server(options=SERVER_OPTIONS)
-    servicer = AdapterServicer(config, index, trusted, tls, recorder)
+    telemetry = telemetry or Telemetry.from_section(config.telemetry, f"lateral-adapter-{config.agency.id}")
+    servicer = AdapterServicer(config, index, trusted, tls, recorder, telemetry)
+    servicer.observe(telemetry)
     adapter_pb2_grpc.add_AgencyAdapterServicer_to_server(servicer, server)
     servicer.health = add_standard_services(server, [SERVICE_NAME], health_only=[SOURCE_HEALTH])
     try:
@@ -394,4 +494,4 @@ async def create_server(
         if recorder is not None:
             recorder.log.close()
         raise
-    return AdapterServer(server, servicer, config, recorder), port
+    return AdapterServer(server, servicer, config, recorder, telemetry), port

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from lateral.demo.examples import Examples, pick_examples
 from lateral.demo.web import start_demo_web
 from lateral.identity import Caller
 from lateral.rpc import insecure_channel, secure_channel
+from lateral.telemetry import Telemetry
 from pki.tls import Tls, TlsSection
 from policy.agreement import load_agreement
 from policy.trust import PolicySection
@@ -164,15 +166,22 @@ async def start_federation(
     broker_listen: str = "127.0.0.1:0",
     insecure_dev: bool = False,
     limits: LimitsSection | None = None,
+    telemetry: Callable[[str], Telemetry] | None = None,
 ) -> Federation:
     """Starts the four adapters and a broker on 127.0.0.1 over prepared data: mutual TLS with the prepared
-    certificates, or plaintext with insecure_dev."""
+    certificates, or plaintext with insecure_dev. `telemetry` gives each service (by its service name,
+    e.g. lateral-broker, lateral-adapter-police) its telemetry; by default, none."""
     adapters: dict[str, tuple[AdapterServer, int]] = {}
     endpoints: dict[str, tuple[str, str]] = {}
     try:
         for agency, path in prepared.configs.items():
             config = load_adapter_config(path)
-            server, port = await create_adapter_server(config, "127.0.0.1:0", insecure_dev=insecure_dev)
+            server, port = await create_adapter_server(
+                config,
+                "127.0.0.1:0",
+                insecure_dev=insecure_dev,
+                telemetry=telemetry(f"lateral-adapter-{agency}") if telemetry is not None else None,
+            )
             await server.start()
             adapters[agency] = (server, port)
             endpoints[agency] = (config.agency.name, f"127.0.0.1:{port}")
@@ -182,7 +191,9 @@ async def start_federation(
         keys = tuple(prepared.party_keys.values())
         write_broker_config(broker_path, endpoints, broker_listen, tls, audit, keys, limits)
         broker, broker_port = await create_broker_server(
-            load_broker_config(broker_path), insecure_dev=insecure_dev
+            load_broker_config(broker_path),
+            insecure_dev=insecure_dev,
+            telemetry=telemetry("lateral-broker") if telemetry is not None else None,
         )
         await broker.start()
     except BaseException:

@@ -16,9 +16,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from adapters.core import create_server, load_adapter_config
 from adapters.core.connect import source_engine
-from adapters.core.server import SOURCE_HEALTH
 from lateral.demo.agreement import DEMO_CALLER, write_signed_agreement
-from lateral.rpc import insecure_channel
+from lateral.rpc import SOURCE_HEALTH, insecure_channel
 from policy.engine import subject_kind
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 from synth import SynthConfig, generate, write_adapter_configs

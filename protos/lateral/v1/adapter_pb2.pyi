@@ -183,6 +183,7 @@ class DescribeResponse(_message.Message):
     INDEX_REFRESHED_AT_FIELD_NUMBER: _builtins.int
     SOURCE_STATUS_FIELD_NUMBER: _builtins.int
     SOURCE_DETAIL_FIELD_NUMBER: _builtins.int
+    AGREEMENT_FIELD_NUMBER: _builtins.int
     agency_id: _builtins.str
     agency_name: _builtins.str
     adapter_version: _builtins.str
@@ -196,6 +197,8 @@ class DescribeResponse(_message.Message):
     """"OK", or "DEGRADED" while the agency database cannot be read: answers come from the last good index."""
     source_detail: _builtins.str
     """For DEGRADED: since when, and what the last attempt met (no personal data)."""
+    agreement: _builtins.str
+    """The data-sharing agreement the adapter enforces: "<id> v<version>"."""
     @_builtins.property
     def index_built_at(self) -> _timestamp_pb2.Timestamp:
         """When the index was last built or refreshed from the agency database."""
@@ -223,10 +226,11 @@ class DescribeResponse(_message.Message):
         index_refreshed_at: _timestamp_pb2.Timestamp | None = ...,
         source_status: _builtins.str = ...,
         source_detail: _builtins.str = ...,
+        agreement: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["index_built_at", b"index_built_at", "index_refreshed_at", b"index_refreshed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_count", b"activity_count", "adapter_version", b"adapter_version", "agency_id", b"agency_id", "agency_name", b"agency_name", "categories", b"categories", "index_built_at", b"index_built_at", "index_refreshed_at", b"index_refreshed_at", "person_count", b"person_count", "record_count", b"record_count", "source_detail", b"source_detail", "source_status", b"source_status", "source_watermark", b"source_watermark"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_count", b"activity_count", "adapter_version", b"adapter_version", "agency_id", b"agency_id", "agency_name", b"agency_name", "agreement", b"agreement", "categories", b"categories", "index_built_at", b"index_built_at", "index_refreshed_at", b"index_refreshed_at", "person_count", b"person_count", "record_count", b"record_count", "source_detail", b"source_detail", "source_status", b"source_status", "source_watermark", b"source_watermark"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
+from protos.lateral.v1 import adapter_pb2 as _adapter_pb2
 from protos.lateral.v1 import common_pb2 as _common_pb2
 import builtins as _builtins
 import sys
@@ -19,6 +20,111 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class StatusRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatusRequest: _TypeAlias = StatusRequest  # noqa: Y015
+
+@_typing.final
+class AgencyHealth(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENCY_ID_FIELD_NUMBER: _builtins.int
+    AGENCY_NAME_FIELD_NUMBER: _builtins.int
+    ADDRESS_FIELD_NUMBER: _builtins.int
+    HEALTH_FIELD_NUMBER: _builtins.int
+    SOURCE_HEALTH_FIELD_NUMBER: _builtins.int
+    DESCRIBE_FIELD_NUMBER: _builtins.int
+    ROUND_TRIP_MS_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    agency_id: _builtins.str
+    agency_name: _builtins.str
+    address: _builtins.str
+    """The adapter's host:port, as the broker is configured."""
+    health: _builtins.str
+    """The adapter's health: SERVING, NOT_SERVING, or UNREACHABLE when it could not be asked."""
+    source_health: _builtins.str
+    """The health of the agency database behind the adapter: SERVING, or NOT_SERVING while it cannot be read."""
+    round_trip_ms: _builtins.int
+    """How long asking it took."""
+    detail: _builtins.str
+    """Why it could not be asked (a status code, no more)."""
+    @_builtins.property
+    def describe(self) -> _adapter_pb2.DescribeResponse:
+        """The adapter's own description (absent when it could not be asked)."""
+
+    def __init__(
+        self,
+        *,
+        agency_id: _builtins.str = ...,
+        agency_name: _builtins.str = ...,
+        address: _builtins.str = ...,
+        health: _builtins.str = ...,
+        source_health: _builtins.str = ...,
+        describe: _adapter_pb2.DescribeResponse | None = ...,
+        round_trip_ms: _builtins.int = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["describe", b"describe"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "agency_id", b"agency_id", "agency_name", b"agency_name", "describe", b"describe", "detail", b"detail", "health", b"health", "round_trip_ms", b"round_trip_ms", "source_health", b"source_health"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AgencyHealth: _TypeAlias = AgencyHealth  # noqa: Y015
+
+@_typing.final
+class StatusResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BROKER_VERSION_FIELD_NUMBER: _builtins.int
+    AGREEMENT_FIELD_NUMBER: _builtins.int
+    AGREEMENT_REVIEW_BY_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
+    AUDIT_EVENTS_FIELD_NUMBER: _builtins.int
+    AUDIT_CHECKPOINT_AT_FIELD_NUMBER: _builtins.int
+    AGENCIES_FIELD_NUMBER: _builtins.int
+    broker_version: _builtins.str
+    agreement: _builtins.str
+    """The agreement the broker enforces ("<id> v<version>") and when it is due for review (YYYY-MM-DD)."""
+    agreement_review_by: _builtins.str
+    audit_events: _builtins.int
+    """The broker's audit log: events in it and when its last checkpoint was signed."""
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def audit_checkpoint_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def agencies(self) -> _containers.RepeatedCompositeFieldContainer[Global___AgencyHealth]: ...
+    def __init__(
+        self,
+        *,
+        broker_version: _builtins.str = ...,
+        agreement: _builtins.str = ...,
+        agreement_review_by: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
+        audit_events: _builtins.int = ...,
+        audit_checkpoint_at: _timestamp_pb2.Timestamp | None = ...,
+        agencies: _abc.Iterable[Global___AgencyHealth] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["audit_checkpoint_at", b"audit_checkpoint_at", "started_at", b"started_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agencies", b"agencies", "agreement", b"agreement", "agreement_review_by", b"agreement_review_by", "audit_checkpoint_at", b"audit_checkpoint_at", "audit_events", b"audit_events", "broker_version", b"broker_version", "started_at", b"started_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___StatusResponse: _TypeAlias = StatusResponse  # noqa: Y015
 
 @_typing.final
 class HouseholdRequest(_message.Message):

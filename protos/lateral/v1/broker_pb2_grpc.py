@@ -54,6 +54,11 @@ class LateralCheckStub:
                 request_serializer=lateral_dot_v1_dot_broker__pb2.HouseholdRequest.SerializeToString,
                 response_deserializer=lateral_dot_v1_dot_broker__pb2.CheckResponse.FromString,
                 _registered_method=True)
+        self.Status = channel.unary_unary(
+                '/lateral.v1.LateralCheck/Status',
+                request_serializer=lateral_dot_v1_dot_broker__pb2.StatusRequest.SerializeToString,
+                response_deserializer=lateral_dot_v1_dot_broker__pb2.StatusResponse.FromString,
+                _registered_method=True)
 
 
 class LateralCheckServicer:
@@ -93,6 +98,15 @@ class LateralCheckServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Status(self, request, context):
+        """The federation at a glance, for operators: the broker's own state and, for each agency, its adapter's
+        health and Describe (index size and freshness, the agency database's status, the agreement it
+        enforces). Any certificate of the federation may ask; it carries no personal data.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LateralCheckServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -115,6 +129,11 @@ def add_LateralCheckServicer_to_server(servicer, server):
                     servicer.CheckHousehold,
                     request_deserializer=lateral_dot_v1_dot_broker__pb2.HouseholdRequest.FromString,
                     response_serializer=lateral_dot_v1_dot_broker__pb2.CheckResponse.SerializeToString,
+            ),
+            'Status': grpc.unary_unary_rpc_method_handler(
+                    servicer.Status,
+                    request_deserializer=lateral_dot_v1_dot_broker__pb2.StatusRequest.FromString,
+                    response_serializer=lateral_dot_v1_dot_broker__pb2.StatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -225,6 +244,33 @@ class LateralCheck:
             '/lateral.v1.LateralCheck/CheckHousehold',
             lateral_dot_v1_dot_broker__pb2.HouseholdRequest.SerializeToString,
             lateral_dot_v1_dot_broker__pb2.CheckResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Status(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lateral.v1.LateralCheck/Status',
+            lateral_dot_v1_dot_broker__pb2.StatusRequest.SerializeToString,
+            lateral_dot_v1_dot_broker__pb2.StatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,11 @@ class LateralCheckStub:
     """Is anything known at this address? Each agency answers with its outcome, categories, latest date,
     activity and how many distinct people it holds there: never who. A household purpose is required.
     """
+    Status: _grpc.UnaryUnaryMultiCallable[_broker_pb2.StatusRequest, _broker_pb2.StatusResponse]
+    """The federation at a glance, for operators: the broker's own state and, for each agency, its adapter's
+    health and Describe (index size and freshness, the agency database's status, the agreement it
+    enforces). Any certificate of the federation may ask; it carries no personal data.
+    """
 
 @_typing.type_check_only
 class LateralCheckAsyncStub(LateralCheckStub):
@@ -68,6 +73,11 @@ class LateralCheckAsyncStub(LateralCheckStub):
     CheckHousehold: _aio.UnaryUnaryMultiCallable[_broker_pb2.HouseholdRequest, _broker_pb2.CheckResponse]  # type: ignore[assignment]
     """Is anything known at this address? Each agency answers with its outcome, categories, latest date,
     activity and how many distinct people it holds there: never who. A household purpose is required.
+    """
+    Status: _aio.UnaryUnaryMultiCallable[_broker_pb2.StatusRequest, _broker_pb2.StatusResponse]  # type: ignore[assignment]
+    """The federation at a glance, for operators: the broker's own state and, for each agency, its adapter's
+    health and Describe (index size and freshness, the agency database's status, the agreement it
+    enforces). Any certificate of the federation may ask; it carries no personal data.
     """
 
 class LateralCheckServicer(metaclass=_abc_1.ABCMeta):
@@ -110,6 +120,17 @@ class LateralCheckServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_broker_pb2.CheckResponse, _abc.Awaitable[_broker_pb2.CheckResponse]]:
         """Is anything known at this address? Each agency answers with its outcome, categories, latest date,
         activity and how many distinct people it holds there: never who. A household purpose is required.
+        """
+
+    @_abc_1.abstractmethod
+    def Status(
+        self,
+        request: _broker_pb2.StatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_broker_pb2.StatusResponse, _abc.Awaitable[_broker_pb2.StatusResponse]]:
+        """The federation at a glance, for operators: the broker's own state and, for each agency, its adapter's
+        health and Describe (index size and freshness, the agency database's status, the agreement it
+        enforces). Any certificate of the federation may ask; it carries no personal data.
         """
 
 def add_LateralCheckServicer_to_server(servicer: LateralCheckServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
