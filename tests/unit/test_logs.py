@@ -358,7 +358,7 @@ def test_stack_info_is_not_rendered(output: io.StringIO) -> None:
     assert line.endswith("t: look")
 
 
-# --- uncaught exceptions ------------------------------------------------------------------------------------
+# --- uncaught exceptions and the command line ---------------------------------------------------------------
 
 CRASH = textwrap.dedent(
     """
@@ -407,3 +407,49 @@ def test_uncaught_exceptions_are_logged_without_data(fmt: str) -> None:
     assert "in serve" in main
     if fmt == "json":
         assert json.loads(main)["logger"] == "lateral"
+
+
+CLI = textwrap.dedent(
+    """
+    import logging, sys
+    from lateral.cli import main
+    main(sys.argv[1:], standalone_mode=False)
+    logging.getLogger("lateral.x").warning("after the command")
+    raise ValueError("bad date 2011-02-29 for Zebedee Quuxworth")
+    """
+)
+
+
+def run_cli(*args: str, env: dict[str, str], code: str = CLI) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", code, *args] if code else [sys.executable, "-m", "lateral", *args]
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+        timeout=60,
+    )
+
+
+def test_cli_log_format_from_option_and_environment() -> None:
+    """The `lateral` group sets up logging (and the excepthooks) as --log-format or LATERAL_LOG_FORMAT say."""
+    for args, env in [(("--log-format", "json"), {}), ((), {"LATERAL_LOG_FORMAT": "json"})]:
+        result = run_cli(*args, "dsa", "--help", env=env)
+        assert result.returncode == 1
+        assert "Usage:" in result.stdout
+        after, crash = (json.loads(line) for line in result.stderr.splitlines())
+        assert after["message"] == "after the command"
+        assert crash["level"] == "CRITICAL"
+        assert crash["exc_type"] == "ValueError"
+        assert_no_data(result.stderr)
+    text = run_cli("--log-format", "text", "dsa", "--help", env={"LATERAL_LOG_FORMAT": "json"})
+    assert re.search(r" WARNING lateral.x: after the command$", text.stderr.splitlines()[0])
+    assert_no_data(text.stderr)
+
+
+def test_cli_rejects_an_unknown_log_format() -> None:
+    result = run_cli("dsa", "--help", env={"LATERAL_LOG_FORMAT": "bogus"}, code="")
+    assert result.returncode == 2
+    assert "--log-format" in result.stderr
+    assert "'bogus' is not one of 'text', 'json'" in result.stderr
