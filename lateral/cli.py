@@ -84,20 +84,27 @@ def _serve_options(what: str) -> Callable[[Callable[..., None]], Callable[..., N
     default=None,
     help="How much to log (never personal data). Default: info for servers, warning otherwise.",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="LATERAL_LOG_FORMAT",
+    show_envvar=True,
+    help="Log lines for people (text) or for log collectors (json: one object per line).",
+)
 @click.pass_context
-def main(ctx: click.Context, log_level: str | None) -> None:
+def main(ctx: click.Context, log_level: str | None, log_format: str) -> None:
     """Lateral: ask every partner agency at once whether they know a person, and whom to call.
 
     \b
     Start here:  lateral demo        (a whole federation with fictional people)
     Then:        lateral check --help
     """
+    from lateral.logs import configure, install_excepthooks
+
     ctx.obj = log_level
-    logging.basicConfig(
-        level=(log_level or "warning").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure(log_level or "warning", log_format)
+    install_excepthooks()
 
 
 main.add_command(synth)
