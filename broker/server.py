@@ -33,6 +33,7 @@ from lateral.errors import (
     maps_stream_errors,
 )
 from lateral.identity import Caller, Callers, CertifiedCallers, StatedCallers
+from lateral.logs import check_context
 from lateral.metrics import BrokerMetrics, observe_audit
 from lateral.rpc import SERVER_OPTIONS, InsecureNotAllowedError, add_standard_services, bind
 from lateral.telemetry import Telemetry
@@ -221,14 +222,19 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         purpose = request.purpose if request.purpose in self._purposes else "(unknown)"
         started = time.perf_counter()
         code = grpc.StatusCode.OK
+        check_id = uuid.uuid4().hex
         attributes = {
             "lateral.kind": kind,
             "lateral.purpose": purpose,
             "lateral.organisation": caller.organisation,
+            "lateral.check_id": check_id,
         }
-        with self._telemetry.span("lateral.check", attributes, kind=SpanKind.SERVER) as span:
+        with (
+            check_context(check_id),
+            self._telemetry.span("lateral.check", attributes, kind=SpanKind.SERVER) as span,
+        ):
             try:
-                return await self._answer(caller, request, remaining, span)
+                return await self._answer(caller, request, remaining, check_id, span)
             except LateralError as error:
                 code = error.code
                 raise
@@ -241,7 +247,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                 self._metrics.check(kind, purpose, code.name, time.perf_counter() - started)
 
     async def _answer(
-        self, caller: Caller, request: Asked, remaining: float | None, span: Span
+        self, caller: Caller, request: Asked, remaining: float | None, check_id: str, span: Span
     ) -> broker_pb2.CheckResponse:
         """From validation to the audited answer. Events of household checks are "household-..."."""
         household = isinstance(request, broker_pb2.HouseholdRequest)
@@ -276,9 +282,6 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                 agreement=self._agreement_label,
             )
             raise refusal
-        check_id = uuid.uuid4().hex
-        if span.is_recording():
-            span.set_attribute("lateral.check_id", check_id)
         # Durable before any agency is asked: no audit, no check.
         await self._audit(
             f"{event}-received",

@@ -22,6 +22,10 @@ class AsgiServer:
             ssl_certfile=tls.cert if tls is not None else None,
             ssl_keyfile=tls.key if tls is not None else None,
             log_level="warning",
+            # uvicorn's own logging would print raw tracebacks (with request data) and access lines (with
+            # query strings): its records go through lateral.logs instead, and there are no access lines.
+            log_config=None,
+            access_log=False,
             lifespan="off",
             server_header=False,
         )

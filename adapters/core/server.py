@@ -31,6 +31,7 @@ from adapters.core.source import Contact
 from audit.recorder import Recorder, open_recorder, released_fields
 from audit.sealing import address_pseudonym, pseudonym
 from lateral.errors import InvalidRequestError, PermissionDeniedError, maps_errors
+from lateral.logs import check_context
 from lateral.metrics import AdapterMetrics, observe_audit
 from lateral.rpc import ADAPTER_SERVICE, SERVER_OPTIONS, SOURCE_HEALTH, add_standard_services, bind
 from lateral.telemetry import Telemetry, incoming_context
@@ -240,9 +241,12 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         started = time.perf_counter()
         result = {"outcome": "ERROR"}
         parent = incoming_context(context.invocation_metadata())
-        with self._telemetry.span(
-            "lateral.adapter.match", attributes, kind=SpanKind.SERVER, parent=parent
-        ) as span:
+        with (
+            check_context(request.check_id[:32] or "-"),
+            self._telemetry.span(
+                "lateral.adapter.match", attributes, kind=SpanKind.SERVER, parent=parent
+            ) as span,
+        ):
             try:
                 yield result
             finally:

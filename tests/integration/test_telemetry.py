@@ -3,6 +3,8 @@ OTLP by a real gRPC endpoint; and the scan that proves no personal data leaves i
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import re
 from collections import Counter
@@ -15,6 +17,7 @@ from opentelemetry.trace import SpanKind
 from lateral.client import build_request
 from lateral.demo import Federation, Prepared, start_federation
 from lateral.demo.agreement import DEMO_CALLER
+from lateral.logs import JsonFormatter
 from lateral.otlp_sink import OtlpSink
 from lateral.telemetry import Telemetry, TelemetrySection
 from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
@@ -170,13 +173,17 @@ def _leaks(text: str, values: list[str]) -> list[str]:
     return [v for v in values if v.lower() in text.lower() or re.sub(r"[\s-]", "", v).lower() in squeezed]
 
 
-async def test_no_personal_data_in_any_exported_span_metric_or_log_line(
-    prepared: Prepared, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_no_personal_data_in_any_exported_span_metric_or_log_line(prepared: Prepared) -> None:
     sink = OtlpSink()
     await sink.start()
     section = TelemetrySection(otlp_endpoint=sink.endpoint, insecure=True, sampling=1.0)
-    caplog.set_level(logging.DEBUG)
+    lines = io.StringIO()
+    handler = logging.StreamHandler(lines)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
     fed = await start_federation(prepared, telemetry=lambda service: Telemetry.from_section(section, service))
     try:
         z = ZEBEDEE
@@ -220,6 +227,8 @@ async def test_no_personal_data_in_any_exported_span_metric_or_log_line(
     finally:
         await fed.stop()  # flushes every service's telemetry to the sink
         await sink.stop()
+        root.removeHandler(handler)
+        root.setLevel(level)
 
     names = sink.received.span_names()
     assert names.count("lateral.check") == 6
@@ -237,7 +246,11 @@ async def test_no_personal_data_in_any_exported_span_metric_or_log_line(
     names_sent = [v for e in known for k, v in e.args.items() if k in ("given-name", "family-name")]
     assert _leaks(exported, values) == []
     assert [n for n in names_sent if re.search(rf"\b{re.escape(n)}\b", exported)] == []
-    logged = caplog.text
-    assert "check" in logged  # the scan read real log lines
+    logged = lines.getvalue()
+    records = [json.loads(line) for line in logged.splitlines()]
+    # Lines about a check carry its id and its trace.
+    about = [r for r in records if r.get("check_id") and r.get("trace_id")]
+    assert {r["logger"] for r in about} >= {"broker.server", "adapters.core.server"}
+    assert len({r["trace_id"] for r in about}) == 6
     assert _leaks(logged, values) == []
     assert [n for n in names_sent if re.search(rf"\b{re.escape(n)}\b", logged)] == []
