@@ -27,6 +27,8 @@ class BrokerSection(Frozen):
     reserve_ms: int = Field(default=100, ge=0, le=5_000)
     # Checks of one bulk stream (CheckMany) in flight at once.
     bulk_concurrency: int = Field(default=8, ge=1, le=256)
+    # On SIGTERM: how long checks in flight may take to finish before they are cancelled.
+    shutdown_grace_s: float = Field(default=10.0, ge=0.0, le=300.0)
 
 
 class AgencyEndpoint(Frozen):

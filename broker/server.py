@@ -10,11 +10,13 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
 from google.protobuf import timestamp_pb2
+from grpc_health.v1.health import HealthServicer
 from opentelemetry.trace import Span, SpanKind
 
 import lateral
@@ -38,8 +40,10 @@ from lateral.metrics import BrokerMetrics, observe_audit
 from lateral.rpc import SERVER_OPTIONS, InsecureNotAllowedError, add_standard_services, bind
 from lateral.telemetry import Telemetry
 from pki.tls import Tls
+from policy.agreement import Agreement
 from policy.engine import Decision, PolicyEngine, subject_kind
 from policy.engine import Request as PolicyRequest
+from policy.purposes import Purpose
 from policy.release import release_only
 from policy.trust import TrustedAgreement, load_trusted
 from policy.validation import validate_check_request, validate_household_request
@@ -50,6 +54,36 @@ log = logging.getLogger(__name__)
 SERVICE_NAME = broker_pb2.DESCRIPTOR.services_by_name["LateralCheck"].full_name
 # What can be asked: a person, or a household at an address.
 Asked = broker_pb2.CheckRequest | broker_pb2.HouseholdRequest
+
+
+@dataclass(frozen=True)
+class Terms:
+    """What the broker runs under: its configuration, the agencies' channels, the rate limits and the
+    agreement. A reload replaces them whole; a check keeps the terms it began with."""
+
+    config: BrokerConfig
+    fanout: FanOut
+    limits: RateLimiter
+    trusted: TrustedAgreement
+    engine: PolicyEngine
+    purposes: dict[str, Purpose]
+
+    @classmethod
+    def of(
+        cls, config: BrokerConfig, fanout: FanOut, trusted: TrustedAgreement, limits: RateLimiter
+    ) -> Terms:
+        agreement = trusted.agreement
+        return cls(
+            config, fanout, limits, trusted, PolicyEngine(agreement), {p.id: p for p in agreement.purposes}
+        )
+
+    @property
+    def agreement(self) -> Agreement:
+        return self.trusted.agreement
+
+    @property
+    def label(self) -> str:
+        return f"{self.agreement.id} v{self.agreement.version}"
 
 
 class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
@@ -64,40 +98,37 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         metrics: BrokerMetrics | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self._config = config
-        self._fanout = fanout
+        self._terms = Terms.of(config, fanout, trusted, RateLimiter(config.limits))
         self._telemetry = telemetry or Telemetry.off()
         self._metrics = metrics or BrokerMetrics(self._telemetry)
         self._callers = callers
         self._recorder = recorder
-        self._limits = RateLimiter(config.limits)
-        self._agreement = trusted.agreement
-        self._engine = PolicyEngine(trusted.agreement)
-        self._purposes = {p.id: p for p in trusted.agreement.purposes}
         self._clock = clock
         self._started_at = clock()
+        self.in_flight = 0
 
-    def _agency_timeout(self, remaining: float | None) -> float:
+    @staticmethod
+    def _agency_timeout(t: Terms, remaining: float | None) -> float:
         """The per-agency deadline: the caller's remaining time less a reserve, capped by configuration."""
-        b = self._config.broker
+        b = t.config.broker
         budget = b.default_deadline_ms / 1000 if remaining is None else remaining
         return max(0.001, min(budget - b.reserve_ms / 1000, b.max_agency_timeout_ms / 1000))
 
-    def _decide(self, caller: Caller, request: Asked, now: dt.datetime) -> dict[str, Decision]:
-        today = now.astimezone(self._engine.zone).date()
+    def _decide(self, t: Terms, caller: Caller, request: Asked, now: dt.datetime) -> dict[str, Decision]:
+        today = now.astimezone(t.engine.zone).date()
         subject = (
             subject_kind(request.subject.date_of_birth, today)
             if isinstance(request, broker_pb2.CheckRequest)
             else "unknown"  # a household: whoever lives there
         )
         return {
-            a.id: self._engine.decide(
+            a.id: t.engine.decide(
                 PolicyRequest(caller.organisation, caller.role, request.purpose, a.id, now, subject)
             )
-            for a in self._config.agencies
+            for a in t.config.agencies
         }
 
-    def _refuse_all(self, decisions: dict[str, Decision]) -> PermissionDeniedError:
+    def _refuse_all(self, t: Terms, decisions: dict[str, Decision]) -> PermissionDeniedError:
         reasons = {d.reason for d in decisions.values()}
         first = next(iter(decisions.values()))
         message = (
@@ -109,15 +140,15 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             f"the data-sharing agreement does not permit this check: {message}",
             reason=first.reason if len(reasons) == 1 else "NOT_PERMITTED",
             metadata={
-                "agreement": self._agreement_label,
+                "agreement": t.label,
                 "clauses": ",".join(sorted({c for d in decisions.values() for c in d.clauses})),
                 **{f"agency.{agency}": d.reason for agency, d in decisions.items()},
             },
         )
 
-    def _check_party(self, caller: Caller) -> None:
+    def _check_party(self, t: Terms, caller: Caller) -> None:
         """A certified organisation must be the agreement's party of that name, by certificate identity."""
-        party = next((p for p in self._agreement.parties if p.id == caller.organisation), None)
+        party = next((p for p in t.agreement.parties if p.id == caller.organisation), None)
         if caller.certified_as and party is not None and party.certificate_identity != caller.certified_as:
             raise PermissionDeniedError(
                 f"the certificate's organisation {caller.certified_as} is not the identity the agreement "
@@ -145,10 +176,6 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
     def observe_error(self, method: str, code: grpc.StatusCode) -> None:
         self._metrics.error(method, code.name)
 
-    @property
-    def _agreement_label(self) -> str:
-        return f"{self._agreement.id} v{self._agreement.version}"
-
     def _denied_row(self, agency: AgencyEndpoint, decision: Decision) -> common_pb2.AgencyResult:
         return common_pb2.AgencyResult(
             agency_id=agency.id,
@@ -162,10 +189,12 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             ),
         )
 
-    def _released(self, row: common_pb2.AgencyResult, decision: Decision) -> common_pb2.AgencyResult:
+    def _released(
+        self, t: Terms, row: common_pb2.AgencyResult, decision: Decision
+    ) -> common_pb2.AgencyResult:
         """The broker's second look: only fields its own decision releases, never a restricted category."""
         finding = release_only(row.finding, decision.released)
-        hidden = self._engine.restricted_categories(row.agency_id)
+        hidden = t.engine.restricted_categories(row.agency_id)
         if hidden.intersection(finding.categories):
             kept = [c for c in finding.categories if c not in hidden]
             del finding.categories[:]
@@ -179,19 +208,31 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
     def callers(self) -> Callers:
         return self._callers
 
+    @property
+    def terms(self) -> Terms:
+        return self._terms
+
+    async def adopt(self, terms: Terms) -> None:
+        """The next checks run under these terms; a new agreement is recorded first (fails closed)."""
+        if terms.trusted.digest != self._terms.trusted.digest and self._recorder is not None:
+            await self._recorder.record(
+                "agreement-loaded", {"agreement": terms.label, "digest": terms.trusted.digest}
+            )
+        self._terms = terms
+
     async def answer(
         self, caller: Caller, request: Asked, remaining: float | None
     ) -> broker_pb2.CheckResponse:
         """A check (of a person or a household) for an identified caller: Check, CheckHousehold and REST."""
-        self._check_party(caller)
-        self._limits.admit(caller.organisation, caller.user)
-        return await self._check(caller, request, remaining)
+        t = self._terms
+        self._check_party(t, caller)
+        t.limits.admit(caller.organisation, caller.user)
+        return await self._check(t, caller, request, remaining)
 
     def listing(self) -> broker_pb2.ListAgenciesResponse:
+        t = self._terms
         return broker_pb2.ListAgenciesResponse(
-            agencies=[
-                broker_pb2.AgencyInfo(agency_id=a.id, agency_name=a.name) for a in self._config.agencies
-            ],
+            agencies=[broker_pb2.AgencyInfo(agency_id=a.id, agency_name=a.name) for a in t.config.agencies],
             purposes=[
                 broker_pb2.PurposeInfo(
                     purpose_id=p.id,
@@ -200,7 +241,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                     requires_justification=p.requires_justification,
                     scope=p.subjects,
                 )
-                for p in self._agreement.purposes
+                for p in t.agreement.purposes
             ],
         )
 
@@ -213,13 +254,13 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         return await self.answer(self._callers.caller(context), request, context.time_remaining())
 
     async def _check(
-        self, caller: Caller, request: Asked, remaining: float | None
+        self, t: Terms, caller: Caller, request: Asked, remaining: float | None
     ) -> broker_pb2.CheckResponse:
         """One check of a person (Check, each item of CheckMany) or a household (CheckHousehold): traced as
         one span, timed by kind, purpose and status. Only a purpose the agreement knows is named: the field
-        is free text until validated."""
+        is free text until validated. The check runs under the terms it began with, whatever a reload does."""
         kind = "household" if isinstance(request, broker_pb2.HouseholdRequest) else "person"
-        purpose = request.purpose if request.purpose in self._purposes else "(unknown)"
+        purpose = request.purpose if request.purpose in t.purposes else "(unknown)"
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         check_id = uuid.uuid4().hex
@@ -229,12 +270,13 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             "lateral.organisation": caller.organisation,
             "lateral.check_id": check_id,
         }
+        self.in_flight += 1
         with (
             check_context(check_id),
             self._telemetry.span("lateral.check", attributes, kind=SpanKind.SERVER) as span,
         ):
             try:
-                return await self._answer(caller, request, remaining, check_id, span)
+                return await self._answer(t, caller, request, remaining, check_id, span)
             except LateralError as error:
                 code = error.code
                 raise
@@ -242,21 +284,22 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                 code = grpc.StatusCode.INTERNAL
                 raise
             finally:
+                self.in_flight -= 1
                 if span.is_recording():
                     span.set_attribute("rpc.grpc.status_code", code.name)
                 self._metrics.check(kind, purpose, code.name, time.perf_counter() - started)
 
     async def _answer(
-        self, caller: Caller, request: Asked, remaining: float | None, check_id: str, span: Span
+        self, t: Terms, caller: Caller, request: Asked, remaining: float | None, check_id: str, span: Span
     ) -> broker_pb2.CheckResponse:
         """From validation to the audited answer. Events of household checks are "household-..."."""
         household = isinstance(request, broker_pb2.HouseholdRequest)
         event = "household" if household else "check"
         with self._telemetry.span("lateral.validate"):
             violations = (
-                validate_household_request(request, self._purposes)
+                validate_household_request(request, t.purposes)
                 if isinstance(request, broker_pb2.HouseholdRequest)
-                else validate_check_request(request, self._purposes)
+                else validate_check_request(request, t.purposes)
             )
         if violations:
             log.info("%s rejected: invalid %s", event, ", ".join(v.field for v in violations))
@@ -264,14 +307,14 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             raise InvalidRequestError(violations)
         now = self._clock()
         with self._telemetry.span("lateral.policy") as policy_span:
-            decisions = self._decide(caller, request, now)
+            decisions = self._decide(t, caller, request, now)
             permitted = [agency for agency, d in decisions.items() if d.allowed]
             if policy_span.is_recording():
                 policy_span.set_attribute("lateral.agencies_permitted", len(permitted))
         subject = self._about(request)
         if not permitted:
             log.info("check refused for %s/%s: %s", caller.organisation, caller.role, request.purpose)
-            refusal = self._refuse_all(decisions)
+            refusal = self._refuse_all(t, decisions)
             await self._audit(
                 f"{event}-denied",
                 caller,
@@ -279,7 +322,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                 **subject,
                 reason=refusal.reason,
                 decisions=decisions_payload(decisions),
-                agreement=self._agreement_label,
+                agreement=t.label,
             )
             raise refusal
         # Durable before any agency is asked: no audit, no check.
@@ -291,7 +334,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             **subject,
             agencies_asked=permitted,
             decisions=decisions_payload(decisions),
-            agreement=self._agreement_label,
+            agreement=t.label,
         )
         requester = adapter_pb2.Requester(
             organisation=caller.organisation, system=caller.system, user=caller.user, role=caller.role
@@ -306,16 +349,16 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         match_request.justification = request.justification
         match_request.case_ref = request.case_ref
         match_request.requester.CopyFrom(requester)
-        answers = await self._fanout.ask(permitted, match_request, self._agency_timeout(remaining))
+        answers = await t.fanout.ask(permitted, match_request, self._agency_timeout(t, remaining))
         results = [
-            self._released(answers[a.id], decisions[a.id])
+            self._released(t, answers[a.id], decisions[a.id])
             if a.id in answers
             else self._denied_row(a, decisions[a.id])
-            for a in self._config.agencies
+            for a in t.config.agencies
         ]
         counted = [agency for agency, d in decisions.items() if "count" in d.released]
-        today = now.astimezone(self._engine.zone).date()
-        summary = summarise(results, self._agreement.review, today, counted)
+        today = now.astimezone(t.engine.zone).date()
+        summary = summarise(results, t.agreement.review, today, counted)
         await self._audit(
             f"{event}-completed",
             caller,
@@ -348,7 +391,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             review_window_days=summary.window_days,
             review_required=bool(summary.reasons),
             review_reasons=summary.reasons,
-            agreement=self._agreement_label,
+            agreement=t.label,
         )
 
     def _about(self, request: Asked) -> dict[str, str]:
@@ -381,17 +424,19 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
     async def bulk(
         self, caller: Caller, items: AsyncIterator[broker_pb2.BulkItem]
     ) -> AsyncIterator[broker_pb2.BulkResult]:
-        """Bulk checks for an identified caller: CheckMany and the REST API's bulk jobs."""
-        self._check_party(caller)
+        """Bulk checks for an identified caller: CheckMany and the REST API's bulk jobs. A stream runs under
+        the terms it began with."""
+        t = self._terms
+        self._check_party(t, caller)
         request_iterator = items
         results: asyncio.Queue[broker_pb2.BulkResult | None] = asyncio.Queue()
-        slots = asyncio.Semaphore(self._config.broker.bulk_concurrency)
+        slots = asyncio.Semaphore(t.config.broker.bulk_concurrency)
         per_purpose: Counter[str] = Counter()
         running: set[asyncio.Task[None]] = set()
 
         async def one(item: broker_pb2.BulkItem) -> None:
             try:
-                response = await self._check(caller, item.request, None)
+                response = await self._check(t, caller, item.request, None)
                 result = broker_pb2.BulkResult(item_id=item.item_id, response=response)
             except LateralError as error:
                 result = _failed(item.item_id, error.code.name, error.message)
@@ -405,7 +450,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
 
         async def read() -> None:
             async for item in request_iterator:
-                purpose = self._purposes.get(item.request.purpose)
+                purpose = t.purposes.get(item.request.purpose)
                 per_purpose[item.request.purpose] += 1
                 cap = purpose.max_bulk_checks if purpose is not None else None
                 if cap is not None and per_purpose[item.request.purpose] > cap:
@@ -452,18 +497,52 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
 
     async def status(self, remaining: float | None) -> broker_pb2.StatusResponse:
         """The broker's state and every agency's health, within the caller's deadline (at most 2 s)."""
+        t = self._terms
         response = broker_pb2.StatusResponse(
             broker_version=lateral.__version__,
-            agreement=self._agreement_label,
-            agreement_review_by=self._agreement.agreement.review_by.isoformat(),
+            agreement=t.label,
+            agreement_review_by=t.agreement.agreement.review_by.isoformat(),
             started_at=_timestamp(self._started_at),
-            agencies=await self._fanout.health(self._agency_timeout(min(remaining or 2.0, 2.0))),
+            agencies=await t.fanout.health(self._agency_timeout(t, min(remaining or 2.0, 2.0))),
         )
         if self._recorder is not None:
             response.audit_events = self._recorder.log.size
             if (at := self._recorder.log.checkpoint_at) is not None:
                 response.audit_checkpoint_at.CopyFrom(_timestamp(at))
         return response
+
+
+async def _close_later(fanout: FanOut, seconds: float) -> None:
+    try:
+        await asyncio.sleep(seconds + 1.0)
+    finally:
+        await fanout.close()
+
+
+# Parts of the configuration a running broker cannot change: they need a restart.
+_NEEDS_RESTART = ("tls", "rest", "audit", "telemetry")
+
+
+def _changes(old: Terms, new: Terms) -> str:
+    """What a reload changed, and what it could not, in words for the log (no personal data)."""
+    said = []
+    if new.trusted.digest != old.trusted.digest:
+        said.append(f"agreement {old.label} -> {new.label}")
+    if new.config.agencies != old.config.agencies:
+        said.append("agencies: " + ", ".join(a.id for a in new.config.agencies))
+    if new.config.limits != old.config.limits:
+        said.append("rate limits")
+    ignored = [n for n in _NEEDS_RESTART if getattr(new.config, n) != getattr(old.config, n)]
+    if new.config.broker.listen != old.config.broker.listen:
+        ignored.append("broker.listen")
+    if new.config.broker.model_copy(update={"listen": ""}) != old.config.broker.model_copy(
+        update={"listen": ""}
+    ):
+        said.append("broker settings")
+    text = "; ".join(said) or "nothing changed"
+    if ignored:
+        text += f" (restart needed to change {', '.join(ignored)})"
+    return text
 
 
 def _timestamp(at: dt.datetime) -> timestamp_pb2.Timestamp:
@@ -477,21 +556,38 @@ def _failed(item_id: str, code: str, message: str) -> broker_pb2.BulkResult:
 
 
 class BrokerServer:
-    """A bound broker server and the agency channels it owns; stop() closes both."""
+    """A bound broker server, its REST API and the agency channels it owns.
+
+    reload() applies a changed configuration and agreement to the next checks (SIGHUP); stop() shuts down
+    gracefully (SIGTERM): health says NOT_SERVING, no new calls are accepted, checks in flight finish
+    within the grace period, then the audit log signs its last checkpoint and telemetry is flushed.
+    """
 
     def __init__(
         self,
         server: grpc.aio.Server,
-        fanout: FanOut,
+        servicer: BrokerServicer,
+        health: HealthServicer,
         recorder: Recorder | None,
         rest: AsgiServer | None = None,
         telemetry: Telemetry | None = None,
+        credentials: grpc.ChannelCredentials | None = None,
+        metrics: BrokerMetrics | None = None,
     ) -> None:
         self.server = server
-        self._fanout = fanout
+        self.servicer = servicer
+        self._health = health
         self._recorder = recorder
         self.rest = rest
         self.telemetry = telemetry or Telemetry.off()
+        self._credentials = credentials
+        self._metrics = metrics
+        self._retired: set[asyncio.Task[None]] = set()
+
+    @property
+    def grace(self) -> float:
+        """Seconds checks in flight may take to finish on SIGTERM ([broker] shutdown_grace_s)."""
+        return self.servicer.terms.config.broker.shutdown_grace_s
 
     async def start(self) -> None:
         await self.server.start()
@@ -500,11 +596,50 @@ class BrokerServer:
         if self.rest is not None:
             await self.rest.start()
 
+    async def reload(self, config: BrokerConfig) -> str:
+        """Re-verifies the agreement and applies the configuration to the next checks; checks in flight
+        finish under the terms they began with. Returns what changed, in words.
+
+        Raises:
+            ConfigError, AgreementRefusedError: the new agreement cannot be used; nothing changed.
+            UnavailableError: the audit log cannot record the new agreement; nothing changed.
+        """
+        old = self.servicer.terms
+        trusted = load_trusted(
+            Path(config.policy.agreement),
+            governs=[a.id for a in config.agencies],
+            trusted_keys=config.policy.trusted_keys,
+        )
+        fanout = old.fanout
+        if config.agencies != old.config.agencies:
+            fanout = FanOut(config.agencies, self._credentials, self.telemetry, self._metrics)
+        limits = old.limits if config.limits == old.config.limits else RateLimiter(config.limits)
+        new = Terms.of(config, fanout, trusted, limits)
+        try:
+            await self.servicer.adopt(new)
+        except BaseException:
+            if fanout is not old.fanout:
+                await fanout.close()
+            raise
+        if fanout is not old.fanout:
+            # Calls in flight still use the old channels: close them once the longest could have ended.
+            task = asyncio.create_task(
+                _close_later(old.fanout, old.config.broker.max_agency_timeout_ms / 1000)
+            )
+            self._retired.add(task)
+            task.add_done_callback(self._retired.discard)
+        return _changes(old, new)
+
     async def stop(self, grace: float | None = 1.0) -> None:
-        if self.rest is not None:
-            await self.rest.stop()
-        await self.server.stop(grace)
-        await self._fanout.close()
+        self._health.enter_graceful_shutdown()
+        if self.servicer.in_flight:
+            log.info("stopping: %d check(s) in flight, waiting up to %s s", self.servicer.in_flight, grace)
+        await asyncio.gather(
+            self.rest.stop() if self.rest is not None else asyncio.sleep(0), self.server.stop(grace)
+        )
+        for task in list(self._retired):
+            task.cancel()
+        await self.servicer.terms.fanout.close()
         if self._recorder is not None:
             await self._recorder.stop()
         await asyncio.to_thread(self.telemetry.shutdown)
@@ -552,13 +687,12 @@ async def create_server(
         audit_log = recorder.log
         observe_audit(telemetry, "broker", lambda: audit_log.size, lambda: audit_log.checkpoint_at)
     metrics = BrokerMetrics(telemetry)
-    fanout = FanOut(
-        config.agencies, tls.channel_credentials() if tls is not None else None, telemetry, metrics
-    )
+    credentials = tls.channel_credentials() if tls is not None else None
+    fanout = FanOut(config.agencies, credentials, telemetry, metrics)
     server = grpc.aio.server(options=SERVER_OPTIONS)
     servicer = BrokerServicer(config, fanout, trusted, callers, recorder, telemetry, metrics)
     broker_pb2_grpc.add_LateralCheckServicer_to_server(servicer, server)
-    add_standard_services(server, [SERVICE_NAME])
+    health = add_standard_services(server, [SERVICE_NAME])
     try:
         port = bind(
             server,
@@ -578,4 +712,4 @@ async def create_server(
         if tls is None and not insecure_dev:  # pragma: no cover - bind refused plaintext already
             raise InsecureNotAllowedError("the REST API needs the broker's [tls]")
         rest = AsgiServer(create_app(servicer), config.rest.listen, config.tls if tls is not None else None)
-    return BrokerServer(server, fanout, recorder, rest, telemetry), port
+    return BrokerServer(server, servicer, health, recorder, rest, telemetry, credentials, metrics), port

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import click
 import grpc
@@ -25,6 +24,7 @@ from lateral.caller_options import INSECURE_HELP, caller_options, resolve_caller
 from lateral.config import ConfigError
 from lateral.console import err_console, fail, load
 from lateral.dsa_cli import dsa
+from lateral.lifecycle import serve
 from lateral.pki_cli import pki
 from lateral.rpc import InsecureNotAllowedError
 from lateral.status_cli import status
@@ -32,24 +32,6 @@ from lateral.synth_cli import synth
 from lateral.web_cli import web
 
 T = TypeVar("T")
-
-
-class _Server(Protocol):
-    async def start(self) -> None: ...
-    async def stop(self, grace: float | None) -> Any: ...
-
-
-async def _serve(create: Callable[[], Awaitable[tuple[_Server, int]]], what: str, address: str) -> None:
-    server, port = await create()
-    await server.start()
-    print(f"{what} listening on {address.rsplit(':', 1)[0]}:{port}", file=sys.stderr, flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    print(f"{what} stopping", file=sys.stderr, flush=True)
-    await server.stop(2.0)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -139,7 +121,14 @@ def broker_serve(config_path: Path, listen: str | None, insecure_dev: bool) -> N
     _server_logging()
     config = load(load_broker_config, config_path)
     address = listen or config.broker.listen
-    _run(_serve(lambda: create_server(config, address, insecure_dev=insecure_dev), "broker", address))
+    _run(
+        serve(
+            lambda: create_server(config, address, insecure_dev=insecure_dev),
+            lambda: load_broker_config(config_path),
+            "broker",
+            address,
+        )
+    )
 
 
 # --- adapters -------------------------------------------------------------------------------------------
@@ -160,7 +149,14 @@ def adapter_serve(config_path: Path, listen: str | None, insecure_dev: bool) -> 
     config = load(load_adapter_config, config_path)
     address = listen or config.server.listen
     what = f"{config.agency.id} adapter"
-    _run(_serve(lambda: create_server(config, address, insecure_dev=insecure_dev), what, address))
+    _run(
+        serve(
+            lambda: create_server(config, address, insecure_dev=insecure_dev),
+            lambda: load_adapter_config(config_path),
+            what,
+            address,
+        )
+    )
 
 
 @adapter.command("match")

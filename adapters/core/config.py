@@ -52,6 +52,8 @@ class AgencySection(Frozen):
 
 class ServerSection(Frozen):
     listen: str = "127.0.0.1:50061"
+    # On SIGTERM: how long matches in flight may take to finish before they are cancelled.
+    shutdown_grace_s: float = Field(default=10.0, ge=0.0, le=300.0)
 
 
 class SourceSection(Frozen):

@@ -82,13 +82,23 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         self.health: HealthServicer | None = None
         self.source = SourceStatus()
         self._brokers = frozenset(config.tls.brokers) if config.tls is not None else frozenset()
+        self._config = config
         self.install(index)
+        self._clock = clock
+        self.adopt(config, trusted)
+
+    def adopt(self, config: AdapterConfig, trusted: TrustedAgreement) -> None:
+        """The next matches run under this agreement, contact and matching thresholds. One synchronous
+        step: a match decides, scopes and matches before it first awaits, so it sees one set or the other."""
+        self._config = config
         c = config.contact
         self._default_contact = Contact(name=c.name, role=c.role, phone=c.phone, email=c.email)
+        self.trusted = trusted
         self._agreement = trusted.agreement
         self._engine = PolicyEngine(trusted.agreement)
         self._purposes = {p.id: p for p in trusted.agreement.purposes}
-        self._clock = clock
+        if hasattr(self, "_index"):
+            self.install(self._index)
 
     def _decide(
         self, request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest, now: dt.datetime
@@ -396,6 +406,10 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         )
 
 
+# Parts of an adapter's configuration that a reload cannot change: they need a restart.
+_NEEDS_RESTART = ("server", "source", "mapping", "vocabulary", "tls", "audit", "telemetry", "refresh")
+
+
 class AdapterServer:
     """A bound adapter server and its index refresher; stop() ends both."""
 
@@ -410,6 +424,7 @@ class AdapterServer:
         self.server = server
         self.servicer = servicer
         self.telemetry = telemetry or Telemetry.off()
+        self._config = config
         self._refresher = Refresher(config, lambda: servicer.index, servicer.install, servicer.report)
         self._task: asyncio.Task[None] | None = None
         self._recorder = recorder
@@ -420,7 +435,44 @@ class AdapterServer:
         if self._recorder is not None:
             await self._recorder.start()
 
+    @property
+    def grace(self) -> float:
+        """Seconds matches in flight may take to finish on SIGTERM ([server] shutdown_grace_s)."""
+        return self._config.server.shutdown_grace_s
+
+    async def reload(self, config: AdapterConfig) -> str:
+        """Re-verifies the agreement and applies it, the contact and the matching thresholds to the next
+        matches. Returns what changed, in words.
+
+        Raises:
+            ConfigError, AgreementRefusedError: the new agreement cannot be used; nothing changed.
+            UnavailableError: the audit log cannot record the new agreement; nothing changed.
+        """
+        old = self._config
+        trusted = load_trusted(
+            Path(config.policy.agreement), governs=[config.agency.id], trusted_keys=config.policy.trusted_keys
+        )
+        before = self.servicer.trusted
+        if trusted.digest != before.digest and self._recorder is not None:
+            label = f"{trusted.agreement.id} v{trusted.agreement.version}"
+            await self._recorder.record("agreement-loaded", {"agreement": label, "digest": trusted.digest})
+        kept = {name: getattr(old, name) for name in _NEEDS_RESTART}
+        self.servicer.adopt(config.model_copy(update=kept), trusted)
+        said = []
+        if trusted.digest != before.digest:
+            said.append(
+                f"agreement {before.agreement.id} v{before.agreement.version} -> "
+                f"{trusted.agreement.id} v{trusted.agreement.version}"
+            )
+        said += [name for name in ("contact", "matching") if getattr(config, name) != getattr(old, name)]
+        restart = [name for name in _NEEDS_RESTART if getattr(config, name) != getattr(old, name)]
+        self._config = config.model_copy(update=kept)
+        text = "; ".join(said) or "nothing changed"
+        return text + (f" (restart needed to change {', '.join(restart)})" if restart else "")
+
     async def stop(self, grace: float | None = 1.0) -> None:
+        if self.servicer.health is not None:
+            self.servicer.health.enter_graceful_shutdown()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
