@@ -150,7 +150,7 @@ class AgencyClient:
         """The adapter's health, its database's health and its Describe, asked at once; never raising."""
         e = self.endpoint
         started = time.perf_counter()
-        row = broker_pb2.AgencyHealth(agency_id=e.id, agency_name=e.name, address=e.address)
+        row = broker_pb2.AgencyHealth(agency_id=e.id, agency_name=e.name, endpoint=e.address)
 
         def serving(status: int) -> str:
             return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status))

@@ -3,6 +3,7 @@ benchmarks (no OpenTelemetry Collector is packaged for this machine). Not for pr
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,3 +92,22 @@ class OtlpSink:
 
     async def stop(self) -> None:
         await self._server.stop(None)
+
+
+async def _main() -> None:
+    """Runs a sink until SIGTERM or Ctrl-C, printing its port, then how much it received."""
+    import signal
+
+    sink = OtlpSink()
+    await sink.start()
+    print(f"otlp sink listening on 127.0.0.1:{sink.port}", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await sink.stop()
+    print(f"received {len(sink.received.span_names())} spans", flush=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(_main())

@@ -144,6 +144,10 @@ class RefreshSection(Frozen):
     interval_seconds: float = Field(default=60, ge=1, le=86_400)
     # Deletions leave no watermark: the index is rebuilt whole this often.
     full_rebuild_hours: float = Field(default=24, ge=0.1, le=24 * 30)
+    # While the agency database cannot be read the adapter answers from its last good index, until that
+    # index is this old: then it stops answering (UNAVAILABLE, health NOT_SERVING) rather than answer
+    # from stale records, and the MASH calls the agency instead.
+    stale_after_seconds: float = Field(default=86_400, ge=1, le=86_400 * 30)
 
 
 class ContactSection(Frozen):

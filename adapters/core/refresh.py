@@ -62,6 +62,8 @@ class SourceStatus:
     ok: bool = True
     since: dt.datetime | None = None
     detail: str = ""
+    # The index served is older than [refresh] stale_after_seconds: the adapter no longer answers.
+    stale: bool = False
 
 
 class Refresher:
@@ -82,7 +84,7 @@ class Refresher:
         self.status = SourceStatus()
 
     def _set(self, status: SourceStatus) -> None:
-        if status.ok != self.status.ok:
+        if (status.ok, status.stale) != (self.status.ok, self.status.stale):
             self.status = status
             self._report(status)
 
@@ -107,12 +109,16 @@ class Refresher:
                 log.warning(
                     "%s: refresh failed, serving the index of %s: %s", self._config.agency.id, served, detail
                 )
-                since = self.status.since if not self.status.ok else dt.datetime.now(dt.UTC)
+                now = dt.datetime.now(dt.UTC)
+                since = self.status.since if not self.status.ok else now
+                stale = (now - index.refreshed_at).total_seconds() >= self._config.refresh.stale_after_seconds
+                serving = "not answering: its index of" if stale else "serving the index of"
                 self._set(
                     SourceStatus(
                         False,
                         since,
-                        f"cannot read the agency database ({detail}); serving the index of {served}",
+                        f"cannot read the agency database ({detail}); {serving} {served}",
+                        stale,
                     )
                 )
                 continue

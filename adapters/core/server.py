@@ -30,7 +30,7 @@ from adapters.core.scoring import Weights
 from adapters.core.source import Contact
 from audit.recorder import Recorder, open_recorder, released_fields
 from audit.sealing import address_pseudonym, pseudonym
-from lateral.errors import InvalidRequestError, PermissionDeniedError, maps_errors
+from lateral.errors import InvalidRequestError, PermissionDeniedError, UnavailableError, maps_errors
 from lateral.logs import check_context
 from lateral.metrics import AdapterMetrics, observe_audit
 from lateral.rpc import ADAPTER_SERVICE, SERVER_OPTIONS, SOURCE_HEALTH, add_standard_services, bind
@@ -186,13 +186,24 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         self.source = status
         if status.ok:
             log.info("%s: the agency database can be read again", self._config.agency.id)
+        elif status.stale:
+            log.error("%s: the index is too old to answer from: matches are refused", self._config.agency.id)
         if self.health is not None:
-            serving = (
-                health_pb2.HealthCheckResponse.SERVING
-                if status.ok
-                else health_pb2.HealthCheckResponse.NOT_SERVING
+            up, down = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+            self.health.set(SOURCE_HEALTH, up if status.ok else down)
+            self.health.set(SERVICE_NAME, down if status.stale else up)
+            self.health.set("", down if status.stale else up)
+
+    def _require_fresh(self) -> None:
+        """Refuses to answer from an index older than [refresh] stale_after_seconds."""
+        if self.source.stale:
+            seconds = self._config.refresh.stale_after_seconds
+            age = f"{seconds / 3600:g} hours" if seconds >= 3600 else f"{seconds:g} seconds"
+            raise UnavailableError(
+                f"the agency database has been unreadable for too long: its index is more than {age} old, "
+                "so this agency does not answer from it; contact the agency",
+                60.0,
             )
-            self.health.set(SOURCE_HEALTH, serving)
 
     def _require_broker(self, context: object) -> None:
         """With mutual TLS, only the broker identities named in the configuration may ask for matches."""
@@ -281,6 +292,7 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         context: grpc.aio.ServicerContext[adapter_pb2.MatchRequest, adapter_pb2.MatchResponse],
     ) -> adapter_pb2.MatchResponse:
         self._require_broker(context)
+        self._require_fresh()
         # The broker validated already; the agency bounds its own input all the same.
         violations = validate_check_request(request, self._purposes)
         if violations:
@@ -342,6 +354,7 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         context: grpc.aio.ServicerContext[adapter_pb2.HouseholdMatchRequest, adapter_pb2.MatchResponse],
     ) -> adapter_pb2.MatchResponse:
         self._require_broker(context)
+        self._require_fresh()
         violations = validate_household_request(request, self._purposes)
         if violations:
             raise InvalidRequestError(violations)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -17,6 +18,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from adapters.core import create_server, load_adapter_config
 from adapters.core.connect import source_engine
 from lateral.demo.agreement import DEMO_CALLER, write_signed_agreement
+from lateral.rpc import ADAPTER_SERVICE as SERVICE_NAME
 from lateral.rpc import SOURCE_HEALTH, insecure_channel
 from policy.engine import subject_kind
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
@@ -113,6 +115,62 @@ async def test_an_outage_degrades_the_adapter_and_it_recovers_on_its_own(
 
             await _until(recovered)
             assert await answer() == before
+    finally:
+        _connections(postgres, allowed=True)
+        await server.stop(None)
+
+
+async def test_an_index_too_old_to_trust_stops_the_adapter_answering_until_the_database_returns(
+    postgres: str, tmp_path: Path
+) -> None:
+    data = generate(SynthConfig(people=500, seed=5), TODAY)
+    write_databases(data, {"police": postgres})
+    write_signed_agreement(tmp_path)
+    config = load_adapter_config(write_adapter_configs(tmp_path, {"police": postgres})["police"])
+    refresh = config.refresh.model_copy(update={"interval_seconds": 1, "stale_after_seconds": 3})
+    config = config.model_copy(update={"refresh": refresh})
+    server, port = await create_server(config, "127.0.0.1:0", insecure_dev=True)
+    await server.start()
+    request = adapter_pb2.MatchRequest(
+        check_id="c",
+        subject=common_pb2.Subject(given_names=["Ann"], family_name="Other", date_of_birth="1980-01-01"),
+        purpose="adult-safeguarding",
+        justification="j",
+        case_ref="C1",
+        requester=adapter_pb2.Requester(organisation=DEMO_CALLER.organisation, role=DEMO_CALLER.role),
+    )
+    try:
+        async with insecure_channel(f"127.0.0.1:{port}") as channel:
+            adapter = adapter_pb2_grpc.AgencyAdapterStub(channel)
+            health: Any = health_pb2_grpc.HealthStub(channel)
+
+            async def serving() -> int:
+                reply = await health.Check(health_pb2.HealthCheckRequest(service=SERVICE_NAME), timeout=5)
+                return int(reply.status)
+
+            assert (await adapter.Match(request, timeout=5)).finding.outcome == common_pb2.OUTCOME_NOT_KNOWN
+            _connections(postgres, allowed=False)
+
+            async def stale() -> bool:
+                return await serving() == health_pb2.HealthCheckResponse.NOT_SERVING
+
+            await _until(stale)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await adapter.Match(request, timeout=5)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert refused.value.details() == (
+                "the agency database has been unreadable for too long: its index is more than 3 seconds "
+                "old, so this agency does not answer from it; contact the agency"
+            )
+            info = await adapter.Describe(adapter_pb2.DescribeRequest(), timeout=5)
+            assert "not answering: its index of" in info.source_detail
+            _connections(postgres, allowed=True)
+
+            async def back() -> bool:
+                return await serving() == health_pb2.HealthCheckResponse.SERVING
+
+            await _until(back)
+            assert (await adapter.Match(request, timeout=5)).finding.outcome == common_pb2.OUTCOME_NOT_KNOWN
     finally:
         _connections(postgres, allowed=True)
         await server.stop(None)

@@ -38,7 +38,7 @@ async def test_status_shows_every_agency_serving_its_index_under_the_agreement(
         )
         assert row.describe.agreement == AGREEMENT
         assert row.describe.source_status == "OK"
-        assert row.address == f"127.0.0.1:{federation.adapters[row.agency_id][1]}"
+        assert row.endpoint == f"127.0.0.1:{federation.adapters[row.agency_id][1]}"
 
 
 async def test_status_marks_a_stopped_adapter_unreachable_and_the_command_exits_1(

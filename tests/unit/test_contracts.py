@@ -20,6 +20,7 @@ RESPONSES: list[Descriptor] = [
     broker_pb2.BulkResult.DESCRIPTOR,
     adapter_pb2.MatchResponse.DESCRIPTOR,
     adapter_pb2.DescribeResponse.DESCRIPTOR,
+    broker_pb2.StatusResponse.DESCRIPTOR,
 ]
 # Message types that carry someone's identity: they may travel towards an agency, never back.
 IDENTIFYING_TYPES = {
@@ -122,6 +123,7 @@ ALLOWED = {
     "DescribeResponse.index_refreshed_at.nanos",
     "DescribeResponse.source_status",
     "DescribeResponse.source_detail",
+    "DescribeResponse.agreement",
 }
 # A bulk result carries one check's response, and why an item was not answered.
 ALLOWED |= {"BulkResult.item_id", "BulkResult.error", "BulkResult.error.code", "BulkResult.error.message"}
@@ -129,8 +131,38 @@ ALLOWED |= {
     p.replace("CheckResponse", "BulkResult.response", 1) for p in ALLOWED if p.startswith("CheckResponse")
 }
 ALLOWED.add("BulkResult.response")
+# The federation's status (operators): the broker's own state and each adapter's health and Describe.
+ALLOWED |= {
+    "StatusResponse.broker_version",
+    "StatusResponse.agreement",
+    "StatusResponse.agreement_review_by",
+    "StatusResponse.started_at",
+    "StatusResponse.started_at.seconds",
+    "StatusResponse.started_at.nanos",
+    "StatusResponse.audit_events",
+    "StatusResponse.audit_checkpoint_at",
+    "StatusResponse.audit_checkpoint_at.seconds",
+    "StatusResponse.audit_checkpoint_at.nanos",
+    "StatusResponse.agencies",
+    *(
+        f"StatusResponse.agencies.{name}"
+        for name in ("agency_id", "agency_name", "endpoint", "health", "source_health", "round_trip_ms")
+    ),
+    "StatusResponse.agencies.detail",
+    "StatusResponse.agencies.describe",
+}
+ALLOWED |= {
+    p.replace("DescribeResponse", "StatusResponse.agencies.describe", 1)
+    for p in ALLOWED
+    if p.startswith("DescribeResponse.")
+}
 # Aggregate counts about the whole index, not about anyone: allowed despite their names.
-AGGREGATES = {"DescribeResponse.record_count", "DescribeResponse.person_count"}
+AGGREGATES = {
+    "DescribeResponse.record_count",
+    "DescribeResponse.person_count",
+    "StatusResponse.agencies.describe.record_count",
+    "StatusResponse.agencies.describe.person_count",
+}
 # The one place an attribute *name* (not value) crosses: what would resolve a POSSIBLE.
 ATTRIBUTE_NAMES = {"resolving_attributes"}
 

@@ -42,7 +42,7 @@ class AgencyHealth(_message.Message):
 
     AGENCY_ID_FIELD_NUMBER: _builtins.int
     AGENCY_NAME_FIELD_NUMBER: _builtins.int
-    ADDRESS_FIELD_NUMBER: _builtins.int
+    ENDPOINT_FIELD_NUMBER: _builtins.int
     HEALTH_FIELD_NUMBER: _builtins.int
     SOURCE_HEALTH_FIELD_NUMBER: _builtins.int
     DESCRIBE_FIELD_NUMBER: _builtins.int
@@ -50,7 +50,7 @@ class AgencyHealth(_message.Message):
     DETAIL_FIELD_NUMBER: _builtins.int
     agency_id: _builtins.str
     agency_name: _builtins.str
-    address: _builtins.str
+    endpoint: _builtins.str
     """The adapter's host:port, as the broker is configured."""
     health: _builtins.str
     """The adapter's health: SERVING, NOT_SERVING, or UNREACHABLE when it could not be asked."""
@@ -69,7 +69,7 @@ class AgencyHealth(_message.Message):
         *,
         agency_id: _builtins.str = ...,
         agency_name: _builtins.str = ...,
-        address: _builtins.str = ...,
+        endpoint: _builtins.str = ...,
         health: _builtins.str = ...,
         source_health: _builtins.str = ...,
         describe: _adapter_pb2.DescribeResponse | None = ...,
@@ -78,7 +78,7 @@ class AgencyHealth(_message.Message):
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["describe", b"describe"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["address", b"address", "agency_id", b"agency_id", "agency_name", b"agency_name", "describe", b"describe", "detail", b"detail", "health", b"health", "round_trip_ms", b"round_trip_ms", "source_health", b"source_health"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_id", b"agency_id", "agency_name", b"agency_name", "describe", b"describe", "detail", b"detail", "endpoint", b"endpoint", "health", b"health", "round_trip_ms", b"round_trip_ms", "source_health", b"source_health"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
