@@ -50,21 +50,28 @@ def render(status: broker_pb2.StatusResponse, console: Console, now: dt.datetime
         highlight=False,
     )
     table = Table(show_lines=False)
-    for column in ("Agency", "Adapter", "Database", "Records", "People", "Activities", "Refreshed"):
-        table.add_column(column, justify="right" if column in ("Records", "People", "Activities") else "left")
-    table.add_column("Agreement")
-    table.add_column("Asked in", justify="right")
+    for column in (
+        "Agency",
+        "Adapter",
+        "Database",
+        "Records",
+        "Activities",
+        "Refreshed",
+        "Agreement",
+        "Asked",
+    ):
+        table.add_column(column, justify="right" if column in ("Records", "Activities", "Asked") else "left")
     colours = {"SERVING": "green", "NOT_SERVING": "bold red", "UNREACHABLE": "bold red"}
     for a in status.agencies:
         d = a.describe
         reachable = a.health != "UNREACHABLE"
-        agreement = d.agreement if d.agreement == status.agreement else f"[bold red]{d.agreement}[/]"
+        same = d.agreement == status.agreement
+        agreement = "same" if same else f"[bold red]{d.agreement}[/]"
         table.add_row(
-            a.agency_name or a.agency_id,
+            a.agency_id,
             f"[{colours.get(a.health, 'yellow')}]{a.health}[/]",
             f"[{colours.get(a.source_health, 'yellow')}]{a.source_health or '-'}[/]",
             f"{d.record_count:,}" if reachable else "-",
-            f"{d.person_count:,}" if reachable else "-",
             f"{d.activity_count:,}" if reachable else "-",
             _age(d.index_refreshed_at, now) if reachable else "-",
             agreement if reachable else "-",

@@ -231,6 +231,10 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
             )
 
     @property
+    def matcher(self) -> Matcher:
+        return self._matcher
+
+    @property
     def index(self) -> MatchIndex:
         return self._index
 

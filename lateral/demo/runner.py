@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import signal
 from collections import Counter
 from collections.abc import Callable
@@ -23,6 +24,8 @@ from lateral.demo.web import DEMO_USERS
 from lateral.errors import field_violations
 from lateral.identity import Caller
 from lateral.render import render_check
+from lateral.status_cli import problems
+from lateral.status_cli import render as render_status
 from pki.tls import TlsSection
 from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
 
@@ -119,6 +122,21 @@ async def _smoke(federation: Federation, examples: Examples, console: Console) -
     return ok
 
 
+async def _status(federation: Federation, console: Console) -> bool:
+    """The federation on one screen, as `lateral status` shows it; True when nothing needs looking at."""
+    console.rule("The federation's health, as operators see it (lateral status)")
+    async with federation.channel(DEMO_CALLER) as channel:
+        status = await broker_pb2_grpc.LateralCheckStub(channel).Status(broker_pb2.StatusRequest(), timeout=5)
+    render_status(status, console, dt.datetime.now(dt.UTC))
+    return not problems(status)
+
+
+def _status_command(federation: Federation) -> str:
+    tls = _tls_files(federation, DEMO_CALLER)
+    files = f" --ca {tls.ca} --cert {tls.cert} --key {tls.key}" if tls is not None else " --insecure-dev"
+    return f"lateral status --broker {federation.broker_address}{files}"
+
+
 async def _until_interrupted(on_ready: Callable[[], None]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -169,8 +187,9 @@ async def run_demo(
     federation = await start_federation(prepared, broker_listen=f"127.0.0.1:{0 if smoke else broker_port}")
     try:
         _print_listeners(federation, console)
+        healthy = await _status(federation, console)
         if smoke:
-            ok = await _smoke(federation, prepared.examples, console)
+            ok = await _smoke(federation, prepared.examples, console) and healthy
             await federation.stop()  # signs the final checkpoints
             ok = _verify_audit(prepared, console) and ok
             console.print(
@@ -187,6 +206,8 @@ async def run_demo(
                 soft_wrap=True,
                 style="bold",
             )
+            console.print("\nThe federation's health at any time:")
+            console.print(_status_command(federation), soft_wrap=True, style="bold")
             console.print("\nPress Ctrl-C to stop.")
 
         await _until_interrupted(ready)

@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import pytest
 import tomli_w
 import tomlkit
 
+from adapters.core.config import load_adapter_config
+from adapters.core.server import create_server as create_adapter_server
 from audit.keys import AuditSection, load_keys
 from audit.reader import read_events
 from audit.verify import verify_log
@@ -23,9 +26,11 @@ from lateral.client import broker_channel
 from lateral.demo import Federation, Prepared
 from lateral.demo.agreement import AGREEMENT_FILE, DEMO_CALLER
 from lateral.demo.auditing import prepare_audit
+from lateral.rpc import insecure_channel
 from policy.agreement import load_agreement
 from policy.signing import read_private_key, sign, signatures_path, write_signature
-from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
+from policy.trust import AgreementRefusedError
+from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, broker_pb2, broker_pb2_grpc, common_pb2
 from tests.integration.conftest import ServerProcess
 
 
@@ -213,3 +218,41 @@ async def test_sighup_applies_a_new_agreement_to_the_next_check_without_dropping
         "northshire-mash-lateral-checks v1",
         "northshire-mash-lateral-checks v2",
     ]
+
+
+async def test_an_adapter_reload_applies_a_new_agreement_and_refuses_one_nobody_signed(
+    prepared: Prepared, tmp_path: Path
+) -> None:
+    for name in (AGREEMENT_FILE, signatures_path(Path(AGREEMENT_FILE)).name):
+        shutil.copy(prepared.workdir / name, tmp_path / name)
+    config = load_adapter_config(prepared.configs["fire"])
+    policy = config.policy.model_copy(update={"agreement": str(tmp_path / AGREEMENT_FILE)})
+    config = config.model_copy(update={"policy": policy, "audit": None, "tls": None})
+    server, port = await create_adapter_server(config, "127.0.0.1:0", insecure_dev=True)
+    await server.start()
+    try:
+        async with insecure_channel(f"127.0.0.1:{port}") as channel:
+            adapter = adapter_pb2_grpc.AgencyAdapterStub(channel)
+
+            async def agreement() -> str:
+                return (await adapter.Describe(adapter_pb2.DescribeRequest(), timeout=5)).agreement
+
+            assert await server.reload(config) == "nothing changed"
+            _amend_and_sign(prepared, tmp_path / AGREEMENT_FILE, 2)
+            stricter = config.matching.model_copy(update={"known_probability": 0.9999})
+            moved = config.source.model_copy(update={"url": "sqlite:///elsewhere.db"})
+            said = await server.reload(config.model_copy(update={"matching": stricter, "source": moved}))
+            assert said == (
+                "agreement northshire-mash-lateral-checks v1 -> northshire-mash-lateral-checks v2; matching "
+                "(restart needed to change source)"
+            )
+            assert await agreement() == "northshire-mash-lateral-checks v2"
+            assert server.servicer.matcher.thresholds.known == 0.9999
+
+            _amend_and_sign(prepared, tmp_path / AGREEMENT_FILE, 3, sign_it=False)
+            with pytest.raises(AgreementRefusedError) as refused:
+                await server.reload(config)
+            assert refused.value.reason == "TAMPERED"
+            assert await agreement() == "northshire-mash-lateral-checks v2"
+    finally:
+        await server.stop(None)
