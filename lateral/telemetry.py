@@ -143,7 +143,17 @@ class Telemetry:
         parent: Context | None = None,
     ) -> Iterator[trace.Span]:
         """A span around a block, current inside it. Exceptions are marked on the span by type only (their
-        messages can quote request data)."""
+        messages can quote request data).
+
+        Inside a trace that is not being recorded (a check the sampler left out) no span is made at all: the
+        block runs under the current one, whose context (marked unsampled) is what travels to adapters.
+        Unsampled checks then cost a few attribute look-ups rather than a span object per step.
+        """
+        if parent is None:
+            current = trace.get_current_span()
+            if current.get_span_context().is_valid and not current.is_recording():
+                yield current
+                return
         with self.tracer.start_as_current_span(
             name,
             context=parent,

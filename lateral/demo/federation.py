@@ -167,15 +167,19 @@ async def start_federation(
     insecure_dev: bool = False,
     limits: LimitsSection | None = None,
     telemetry: Callable[[str], Telemetry] | None = None,
+    audit: bool = True,
 ) -> Federation:
     """Starts the four adapters and a broker on 127.0.0.1 over prepared data: mutual TLS with the prepared
     certificates, or plaintext with insecure_dev. `telemetry` gives each service (by its service name,
-    e.g. lateral-broker, lateral-adapter-police) its telemetry; by default, none."""
+    e.g. lateral-broker, lateral-adapter-police) its telemetry; by default, none. `audit=False` (with
+    insecure_dev only, for benchmarks) runs every service without its audit log."""
     adapters: dict[str, tuple[AdapterServer, int]] = {}
     endpoints: dict[str, tuple[str, str]] = {}
     try:
         for agency, path in prepared.configs.items():
             config = load_adapter_config(path)
+            if not audit:
+                config = config.model_copy(update={"audit": None})
             server, port = await create_adapter_server(
                 config,
                 "127.0.0.1:0",
@@ -187,9 +191,9 @@ async def start_federation(
             endpoints[agency] = (config.agency.name, f"127.0.0.1:{port}")
         broker_path = prepared.workdir / "broker.toml"
         tls = None if insecure_dev else prepared.pki.broker_tls
-        audit = None if insecure_dev else prepared.audit["broker"]
+        broker_audit = prepared.audit["broker"] if audit and not insecure_dev else None
         keys = tuple(prepared.party_keys.values())
-        write_broker_config(broker_path, endpoints, broker_listen, tls, audit, keys, limits)
+        write_broker_config(broker_path, endpoints, broker_listen, tls, broker_audit, keys, limits)
         broker, broker_port = await create_broker_server(
             load_broker_config(broker_path),
             insecure_dev=insecure_dev,
