@@ -1,0 +1,99 @@
+"""Load against a broker, as a case system would make it: sequential checks for latency, then many at once
+for throughput; with the CPU the broker process spent meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import grpc
+
+from lateral.client import broker_channel
+from lateral.identity import Caller
+from pki.tls import Tls
+from protos.lateral.v1 import broker_pb2, broker_pb2_grpc
+
+
+@dataclass(frozen=True)
+class Figures:
+    p50: float
+    p95: float
+    p99: float
+    rate: float  # checks/s at the given concurrency
+    concurrent_p50: float
+    concurrent_p99: float
+    cpu_ms_per_check: float  # broker process CPU per check (at concurrency)
+    errors: int
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def measure(
+    address: str,
+    requests: Sequence[broker_pb2.CheckRequest],
+    caller: Caller,
+    tls: Tls | None,
+    *,
+    broker_pid: int,
+    sequential: int,
+    concurrent: int,
+    concurrency: int = 32,
+    channels: int = 4,
+) -> Figures:
+    """Sequential checks (after a warm-up), then `concurrent` checks `concurrency` at a time over a few
+    channels, as several case-system connections would."""
+    opened = [broker_channel(address, caller, tls) for _ in range(channels)]
+    stubs = [broker_pb2_grpc.LateralCheckStub(c) for c in opened]
+    errors = 0
+    try:
+        times: list[float] = []
+        for i in range(sequential + 30):
+            started = time.perf_counter()
+            await stubs[0].Check(requests[i % len(requests)], timeout=10)
+            if i >= 30:
+                times.append((time.perf_counter() - started) * 1000)
+        left = concurrent
+        latencies: list[float] = []
+
+        async def worker(n: int) -> None:
+            nonlocal left, errors
+            while left > 0:
+                left -= 1
+                started = time.perf_counter()
+                try:
+                    await stubs[n % len(stubs)].Check(requests[left % len(requests)], timeout=30)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                latencies.append((time.perf_counter() - started) * 1000)
+
+        cpu_before, started = cpu_seconds(broker_pid), time.perf_counter()
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+        elapsed = time.perf_counter() - started
+        cpu = cpu_seconds(broker_pid) - cpu_before
+    finally:
+        for channel in opened:
+            await channel.close()
+    return Figures(
+        p50=statistics.median(times),
+        p95=_percentile(times, 0.95),
+        p99=_percentile(times, 0.99),
+        rate=concurrent / elapsed,
+        concurrent_p50=statistics.median(latencies),
+        concurrent_p99=_percentile(latencies, 0.99),
+        cpu_ms_per_check=1000 * cpu / concurrent,
+        errors=errors,
+    )
