@@ -19,11 +19,12 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-from bench.bare import start_bare
+from bench.bare import BareTls, start_bare
 from bench.federation import Federation, Files, Town, make_town, start, write_files
 from bench.load import Figures, measure
 from bench.record import DOC, record
 from lateral.demo.agreement import DEMO_CALLER
+from pki.tls import Tls
 
 CACHE = Path(__file__).resolve().parent.parent / ".bench-cache"
 
@@ -45,14 +46,20 @@ async def _system(files: Files, town: Town, args: argparse.Namespace) -> Figures
 
 
 async def _bare(files: Files, town: Town, args: argparse.Namespace) -> Figures:
-    bare = await start_bare(len(files.agencies), files.pki)
+    """The same processes, certificates and messages, doing no work."""
+    pki = files.pki
+    bare = await start_bare(
+        len(files.agencies),
+        BareTls.of(pki.broker_tls),
+        adapter_tls=[BareTls.of(pki.adapter_tls(a)) for a in files.agencies],
+    )
     try:
         return await measure(
             bare.broker_address,
             town.requests,
             DEMO_CALLER,
-            bare.client_tls,
-            broker_pid=bare.broker_pid,
+            Tls(pki.client_tls(DEMO_CALLER.organisation)),
+            broker_pid=bare.broker.process.pid,
             sequential=args.sequential,
             concurrent=args.concurrent,
         )
@@ -111,7 +118,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         town = make_town(args.cache, args.people)
-        _say(f"4 agencies of {args.people:,}: bare baseline, then the system with SQLite and PostgreSQL audit")
+        _say(
+            f"4 agencies of {args.people:,}: bare baseline, then the system with SQLite and PostgreSQL audit"
+        )
         bare = _run_bare(base / "bare", town, 4, args)
         _say(_row("bare", bare))
         sqlite = _run(base / "sqlite", town, 4, "sqlite", args)
@@ -129,7 +138,9 @@ def main() -> None:
         people: dict[int, Figures] = {}
         for size in sizes:
             people[size] = (
-                sqlite if size == args.people else _run(base / f"p{size}", make_town(args.cache, size), 4, "sqlite", args)
+                sqlite
+                if size == args.people
+                else _run(base / f"p{size}", make_town(args.cache, size), 4, "sqlite", args)
             )
             _say(_row(f"{size:,} people", people[size]))
         scale_town = make_town(args.cache, args.scale_people)
@@ -163,7 +174,8 @@ def main() -> None:
     if not args.no_record:
         command = (
             f"python -m bench.e2e --people {args.people} --sizes {args.sizes} --agencies {args.agencies} "
-            f"--scale-people {args.scale_people} --sequential {args.sequential} --concurrent {args.concurrent}"
+            f"--scale-people {args.scale_people} --sequential {args.sequential} "
+            f"--concurrent {args.concurrent}"
         )
         record("e2e", command, body)
 
