@@ -42,6 +42,33 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return level[0]
 
 
+class Frontier:
+    """The right edge of a growing tree: the roots of its perfect subtrees, largest (leftmost) first. Appending
+    a leaf and computing the root cost O(log n), so a long-lived log signs checkpoints without re-reading
+    every leaf it ever held."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._edge: list[bytes] = []
+
+    def append(self, leaf: bytes) -> None:
+        node, n = leaf, self.size
+        while n & 1:  # each trailing 1 bit of the size is a perfect subtree the new leaf completes
+            node = node_hash(self._edge.pop(), node)
+            n >>= 1
+        self._edge.append(node)
+        self.size += 1
+
+    def root(self) -> bytes:
+        """RFC 9162 MTH: node(MTH(first 2^k leaves), MTH(the rest)), the rest folded in from the right."""
+        if not self._edge:
+            return EMPTY_ROOT
+        result = self._edge[-1]
+        for node in reversed(self._edge[:-1]):
+            result = node_hash(node, result)
+        return result
+
+
 def inclusion_proof(index: int, leaves: Sequence[bytes]) -> list[bytes]:
     """PATH(m, D[n]): the audit path of leaf `index` in the tree of `leaves`."""
     n = len(leaves)

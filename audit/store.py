@@ -26,7 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from audit.merkle import leaf_hash, root
+from audit.merkle import Frontier, leaf_hash
 
 metadata = sa.MetaData()
 head = sa.Table(
@@ -128,6 +128,9 @@ class AuditLog:
         self._every = checkpoint_every
         self._lock = threading.Lock()
         self._since_checkpoint = 0
+        # The tree so far, extended by each checkpoint with the leaves appended since (by any process).
+        self._frontier = Frontier()
+        self._checkpointing = threading.Lock()
         # For monitoring: the size this process last saw, and when the last checkpoint was signed.
         self.size = 0
         self.checkpoint_at: dt.datetime | None = None
@@ -179,20 +182,29 @@ class AuditLog:
         return int(seq)
 
     def checkpoint(self) -> Checkpoint | None:
-        """Signs the current tree head, if events were added since the last one."""
+        """Signs the current tree head, if events were added since the last one. Reads only the leaves
+        appended since this process's last checkpoint (sequence numbers are contiguous and committed in
+        order: each append holds the head row until it commits)."""
         with self._lock:
             self._since_checkpoint = 0
+        with self._checkpointing:
+            return self._sign_head()
+
+    def _sign_head(self) -> Checkpoint | None:
         try:
             with self.engine.begin() as conn:
                 last = conn.execute(sa.select(sa.func.max(checkpoints.c.tree_size))).scalar() or 0
-                leaves = [
-                    bytes.fromhex(h)
-                    for h in conn.execute(sa.select(events.c.leaf_hash).order_by(events.c.seq)).scalars()
-                ]
-                if len(leaves) <= last:
+                for leaf in conn.execute(
+                    sa.select(events.c.leaf_hash)
+                    .where(events.c.seq > self._frontier.size)
+                    .order_by(events.c.seq)
+                ).scalars():
+                    self._frontier.append(bytes.fromhex(leaf))
+                size = self._frontier.size
+                if size <= last:
                     return None
-                size, at = len(leaves), _now()
-                root_hash = root(leaves).hex()
+                at = _now()
+                root_hash = self._frontier.root().hex()
                 signature = base64.b64encode(self._signer.sign(checkpoint_data(size, root_hash, at))).decode()
                 conn.execute(
                     checkpoints.insert().values(

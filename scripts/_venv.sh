@@ -18,12 +18,19 @@ if [ "$(cat "$VENV/.install-stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$VENV/.install-stamp"
 fi
 # The web page's front-end (govuk-frontend) comes from npm, pinned by web/package-lock.json.
+# npm trusts only its own CA list: behind a TLS-inspecting proxy it needs the system's as well.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r /etc/ssl/certs/ca-certificates.crt ]; then
+  export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
 if command -v npm >/dev/null 2>&1; then
   web_want="$(sha256sum web/package-lock.json | cut -d' ' -f1)"
   if [ "$(cat web/node_modules/.lateral-stamp 2>/dev/null)" != "$web_want" ]; then
     echo "Installing the web page's front-end (govuk-frontend) ..." >&2
-    npm ci --prefix web --silent --no-audit --no-fund
-    echo "$web_want" > web/node_modules/.lateral-stamp
+    if npm ci --prefix web --silent --no-audit --no-fund; then
+      echo "$web_want" > web/node_modules/.lateral-stamp
+    else
+      echo "npm ci failed: the web page will work, without its GOV.UK styles" >&2
+    fi
   fi
 else
   echo "npm not found: the web page will work, without its GOV.UK styles" >&2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from audit.merkle import (
     EMPTY_ROOT,
+    Frontier,
     consistency_proof,
     inclusion_proof,
     leaf_hash,
@@ -30,6 +31,14 @@ def test_roots_match_the_rfc_definition() -> None:
     assert root([]) == EMPTY_ROOT
     for n in range(1, 40):
         assert root(LEAVES[:n]) == _reference_root(LEAVES[:n])
+
+
+def test_the_frontier_gives_the_rfc_root_after_every_append() -> None:
+    frontier = Frontier()
+    assert frontier.root() == EMPTY_ROOT
+    for n, leaf in enumerate(LEAVES, start=1):
+        frontier.append(leaf)
+        assert (frontier.size, frontier.root()) == (n, _reference_root(LEAVES[:n]))
 
 
 def test_every_inclusion_proof_verifies_and_a_wrong_leaf_does_not() -> None:
