@@ -43,9 +43,9 @@ def root(leaves: Sequence[bytes]) -> bytes:
 
 
 class Frontier:
-    """The right edge of a growing tree: the roots of its perfect subtrees, largest (leftmost) first. Appending
-    a leaf and computing the root cost O(log n), so a long-lived log signs checkpoints without re-reading
-    every leaf it ever held."""
+    """The right edge of a growing tree: the roots of its perfect subtrees, largest (leftmost) first.
+    Appending a leaf and computing the root cost O(log n), so a long-lived log signs checkpoints without
+    re-reading every leaf it ever held."""
 
     def __init__(self) -> None:
         self.size = 0
