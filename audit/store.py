@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import json
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,35 +152,59 @@ class AuditLog:
         Raises:
             AuditUnavailableError: the event could not be made durable.
         """
-        body = canonical(payload).decode()
-        digest = hashlib.sha256(body.encode()).hexdigest()
+        return self.append_many([(kind, payload)], signer=signer)[0]
+
+    def append_many(
+        self, items: Sequence[tuple[str, dict[str, Any]]], *, signer: Ed25519PrivateKey | None = None
+    ) -> list[int]:
+        """Writes events in one transaction (one commit, one flush to disk: a group commit) and returns their
+        contiguous sequence numbers once committed. All or none are written.
+
+        Raises:
+            AuditUnavailableError: the events could not be made durable.
+        """
+        if not items:
+            return []
+        bodies = [canonical(payload).decode() for _, payload in items]
+        digests = [hashlib.sha256(body.encode()).hexdigest() for body in bodies]
         at = _now()
+        key = signer or self._signer
         try:
             with self.engine.begin() as conn:
-                seq = conn.execute(
-                    head.update().where(head.c.id == 1).values(size=head.c.size + 1).returning(head.c.size)
+                last = conn.execute(
+                    head.update()
+                    .where(head.c.id == 1)
+                    .values(size=head.c.size + len(items))
+                    .returning(head.c.size)
                 ).scalar_one()
-                leaf = leaf_hash(leaf_data(seq, at, kind, digest))
-                conn.execute(
-                    events.insert().values(
-                        seq=seq,
-                        at=at,
-                        kind=kind,
-                        payload_sha256=digest,
-                        leaf_hash=leaf.hex(),
-                        signature=base64.b64encode((signer or self._signer).sign(leaf)).decode(),
+                first = int(last) - len(items) + 1
+                rows = []
+                for n, ((kind, _), digest) in enumerate(zip(items, digests, strict=True)):
+                    leaf = leaf_hash(leaf_data(first + n, at, kind, digest))
+                    rows.append(
+                        {
+                            "seq": first + n,
+                            "at": at,
+                            "kind": kind,
+                            "payload_sha256": digest,
+                            "leaf_hash": leaf.hex(),
+                            "signature": base64.b64encode(key.sign(leaf)).decode(),
+                        }
                     )
+                conn.execute(events.insert(), rows)
+                conn.execute(
+                    payloads.insert(),
+                    [{"seq": first + n, "body": body} for n, body in enumerate(bodies)],
                 )
-                conn.execute(payloads.insert().values(seq=seq, body=body))
         except sa.exc.SQLAlchemyError as error:
             raise AuditUnavailableError(f"the audit log cannot be written: {type(error).__name__}") from None
         with self._lock:
-            self._since_checkpoint += 1
+            self._since_checkpoint += len(items)
             due = self._since_checkpoint >= self._every
-            self.size = max(self.size, int(seq))
+            self.size = max(self.size, int(last))
         if due:
             self.checkpoint()
-        return int(seq)
+        return list(range(first, int(last) + 1))
 
     def checkpoint(self) -> Checkpoint | None:
         """Signs the current tree head, if events were added since the last one. Reads only the leaves

@@ -61,7 +61,7 @@ async def measure(
     errors = 0
     try:
         times: list[float] = []
-        for i in range(sequential + 30):
+        for i in range(sequential + 30 if sequential else 0):
             started = time.perf_counter()
             await stubs[0].Check(requests[i % len(requests)], timeout=10)
             if i >= 30:
@@ -88,9 +88,9 @@ async def measure(
         for channel in opened:
             await channel.close()
     return Figures(
-        p50=statistics.median(times),
-        p95=_percentile(times, 0.95),
-        p99=_percentile(times, 0.99),
+        p50=statistics.median(times) if times else 0.0,
+        p95=_percentile(times, 0.95) if times else 0.0,
+        p99=_percentile(times, 0.99) if times else 0.0,
         rate=concurrent / elapsed,
         concurrent_p50=statistics.median(latencies),
         concurrent_p99=_percentile(latencies, 0.99),

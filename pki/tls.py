@@ -151,6 +151,9 @@ class Tls:
         self.identity = identity
         self.private_key = key
         self.revocations = Revocations(section.crl, authorities)
+        # Handshake certificates already read (every call on a connection presents the same one): parsing
+        # PEM and its SAN once per connection, not per call. Bounded; revocation is still checked per call.
+        self._handshakes: dict[bytes, Peer] = {}
 
     def server_credentials(self) -> grpc.ServerCredentials:
         """Server side of mutual TLS: a client certificate from the federation's CA is required."""
@@ -173,10 +176,15 @@ class Tls:
         pems = context.auth_context().get("x509_pem_cert") or []
         if not pems:
             raise UnauthenticatedError("a client certificate from the federation's CA is required")
-        certificate = x509.load_pem_x509_certificate(pems[0])
-        if self.revocations.revoked(certificate.serial_number):
+        peer = self._handshakes.get(pems[0])
+        if peer is None:
+            peer = self._peer(x509.load_pem_x509_certificate(pems[0]))
+            if len(self._handshakes) >= 4096:
+                self._handshakes.clear()
+            self._handshakes[pems[0]] = peer
+        if self.revocations.revoked(peer.certificate.serial_number):
             raise UnauthenticatedError("the client certificate has been revoked")
-        return self._peer(certificate)
+        return peer
 
     def _peer(self, certificate: x509.Certificate) -> Peer:
         identity = identity_of(certificate)
