@@ -1,12 +1,13 @@
 """The whole system against the bare limit of its own transport, in one run.
 
     python -m bench.e2e [--people 1000000] [--sizes 10000,100000,1000000] [--agencies 4,8,16]
-                        [--scale-people 100000] [--sequential 300] [--concurrent 2000]
+                        [--scale-people 100000] [--workers 2] [--sequential 300] [--concurrent 2000]
 
 Every service is its own process on this machine (bench/federation.py): adapters of synthetic people, a
 broker with mutual TLS, the signed agreement enforced and audit logs on (SQLite files, then PostgreSQL).
 The baseline (bench/bare.py) is the same processes and messages doing no work. This process is the case
 system: sequential checks for latency, then checks 32 at a time for throughput, and the broker's CPU.
+Last, the broker as several processes (--workers) against one, with PostgreSQL audit logs.
 
 Writes the figures to docs/benchmarks.md (section e2e) and the curves to docs/e2e-people.png and
 docs/e2e-agencies.png.
@@ -29,8 +30,10 @@ from pki.tls import Tls
 CACHE = Path(__file__).resolve().parent.parent / ".bench-cache"
 
 
-async def _system(files: Files, town: Town, args: argparse.Namespace) -> Figures:
-    federation: Federation = await start(files)
+async def _system(
+    files: Files, town: Town, args: argparse.Namespace, broker_args: tuple[str, ...] = ()
+) -> Figures:
+    federation: Federation = await start(files, broker_args)
     try:
         return await measure(
             federation.address,
@@ -67,9 +70,16 @@ async def _bare(files: Files, town: Town, args: argparse.Namespace) -> Figures:
         await bare.stop()
 
 
-def _run(folder: Path, town: Town, agencies: int, audit: str, args: argparse.Namespace) -> Figures:
+def _run(
+    folder: Path,
+    town: Town,
+    agencies: int,
+    audit: str,
+    args: argparse.Namespace,
+    broker_args: tuple[str, ...] = (),
+) -> Figures:
     files = write_files(folder, town, agencies, audit)
-    return asyncio.run(_system(files, town, args))
+    return asyncio.run(_system(files, town, args, broker_args))
 
 
 def _run_bare(folder: Path, town: Town, agencies: int, args: argparse.Namespace) -> Figures:
@@ -107,6 +117,9 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000,1000000", help="people per agency, for the curve")
     parser.add_argument("--agencies", default="4,8,16", help="agency counts, for the curve")
     parser.add_argument("--scale-people", type=int, default=100_000, help="people per agency, agency curve")
+    parser.add_argument(
+        "--workers", default="2", help="broker processes to compare with one (PostgreSQL audit); '' for none"
+    )
     parser.add_argument("--sequential", type=int, default=300)
     parser.add_argument("--concurrent", type=int, default=2000)
     parser.add_argument("--cache", type=Path, default=CACHE, help="where generated towns are kept")
@@ -114,6 +127,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     counts = [int(n) for n in args.agencies.split(",")]
+    workers = [int(n) for n in args.workers.split(",") if n]
     lines: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -151,6 +165,10 @@ def main() -> None:
                 _run(base / f"a{count}", scale_town, count, "sqlite", args),
             )
             _say(_row(f"{count} agencies", agencies[count][1], agencies[count][0]))
+        scaled: dict[int, Figures] = {1: postgres}
+        for n in workers:
+            scaled[n] = _run(base / f"w{n}", town, 4, "postgresql", args, ("--workers", str(n)))
+            _say(_row(f"{n} broker processes", scaled[n]))
     lines += [
         "",
         "**Cost against people per agency** (4 agencies, SQLite audit logs; docs/e2e-people.png):",
@@ -167,6 +185,14 @@ def main() -> None:
             for count, (b, f) in agencies.items()
             for row in (_row(f"{count} agencies, bare", b), _row(f"{count} agencies, Lateral", f, b))
         ),
+        "",
+        *_per_agency_call(agencies),
+        "",
+        f"**Scale-out**: the broker as several processes on one port (SO_REUSEPORT) sharing one PostgreSQL "
+        f"audit log; 4 agencies of {args.people:,} (broker CPU summed over its processes):",
+        "",
+        *HEADER,
+        *(_row(f"{n} broker process{'es' if n > 1 else ''}", f) for n, f in sorted(scaled.items())),
     ]
     _plots(people, agencies)
     body = "\n".join(lines)
@@ -174,10 +200,29 @@ def main() -> None:
     if not args.no_record:
         command = (
             f"python -m bench.e2e --people {args.people} --sizes {args.sizes} --agencies {args.agencies} "
-            f"--scale-people {args.scale_people} --sequential {args.sequential} "
+            f"--scale-people {args.scale_people} --workers '{args.workers}' --sequential {args.sequential} "
             f"--concurrent {args.concurrent}"
         )
         record("e2e", command, body)
+
+
+def _per_agency_call(agencies: dict[int, tuple[Figures, Figures]]) -> list[str]:
+    """Broker CPU per agency call: the slope of CPU per check against the number of agencies asked."""
+    if len(agencies) < 2:
+        return []
+    low, high = min(agencies), max(agencies)
+
+    def slope(which: int) -> float:
+        return (agencies[high][which].cpu_ms_per_check - agencies[low][which].cpu_ms_per_check) / (high - low)
+
+    def fixed(which: int) -> float:
+        return agencies[low][which].cpu_ms_per_check - slope(which) * low
+
+    return [
+        f"Broker CPU per agency call (slope of CPU per check from {low} to {high} agencies): "
+        f"Lateral {slope(1):.3f} ms, bare {slope(0):.3f} ms; per check before any call: Lateral "
+        f"{fixed(1):.2f} ms, bare {fixed(0):.2f} ms."
+    ]
 
 
 def _plots(people: dict[int, Figures], agencies: dict[int, tuple[Figures, Figures]]) -> None:

@@ -15,6 +15,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import threading
 import tomllib
 import uuid
 from collections.abc import Sequence
@@ -135,18 +136,31 @@ class _Process:
         self.port = 0
 
     async def ready(self, timeout: float = 900) -> int:
+        """Waits for the listening line. A thread of its own reads stderr to the end (so the process never
+        blocks on a full pipe): never the event loop's executor, whose few threads a federation of 16 such
+        readers would take up for good."""
         assert self.proc.stderr is not None
         stream = self.proc.stderr
+        loop = asyncio.get_running_loop()
+        listening: asyncio.Future[int] = loop.create_future()
 
-        def wait() -> int:
+        def tell(port: int) -> None:
+            if not listening.done():
+                listening.set_result(port)
+
+        def read() -> None:
+            told = False
             for line in stream:
-                if " listening on " in line:
-                    return int(line.rsplit(":", 1)[1].split()[0])
-            raise RuntimeError(f"{self.proc.args!r} exited with {self.proc.wait()}")
+                if not told and " listening on " in line:
+                    loop.call_soon_threadsafe(tell, int(line.rsplit(":", 1)[1].split()[0]))
+                    told = True
+            if not told:
+                loop.call_soon_threadsafe(tell, 0)
 
-        self.port = await asyncio.wait_for(asyncio.to_thread(wait), timeout)
-        # Keep reading stderr so the process never blocks on a full pipe.
-        asyncio.get_running_loop().run_in_executor(None, lambda: [None for _ in stream])
+        threading.Thread(target=read, daemon=True, name="stderr").start()
+        self.port = await asyncio.wait_for(listening, timeout)
+        if not self.port:
+            raise RuntimeError(f"{self.proc.args!r} exited with {self.proc.wait()}")
         return self.port
 
     def stop(self) -> None:
@@ -246,8 +260,9 @@ def write_files(folder: Path, town: Town, agencies: int, audit: str) -> Files:
     return Files(folder, pki, ids, configs, tuple(keys.values()), sections, databases)
 
 
-async def start(files: Files) -> Federation:
-    """Starts the adapters (building their indexes in parallel), then the broker over them."""
+async def start(files: Files, broker_args: Sequence[str] = ()) -> Federation:
+    """Starts the adapters (building their indexes in parallel), then the broker over them (`broker_args`,
+    e.g. ["--workers", "2"], are added to its command line)."""
     federation = Federation(files.folder, files.pki, databases=files.databases)
     try:
         for path in files.adapter_configs:
@@ -265,7 +280,7 @@ async def start(files: Files) -> Federation:
             LimitsSection(per_user_per_minute=100_000, per_organisation_per_minute=1_000_000),
         )
         await asyncio.to_thread(_without_rest, broker_path)
-        federation.broker = _Process("broker", "serve", "--config", str(broker_path))
+        federation.broker = _Process("broker", "serve", "--config", str(broker_path), *broker_args)
         await federation.broker.ready()
     except BaseException:
         federation.stop()

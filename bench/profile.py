@@ -1,7 +1,9 @@
-"""Where a running broker spends its CPU under load: py-spy samples the broker process of a benchmark
-federation (bench/federation.py) while checks run 32 at a time, and the samples are summed per function.
+"""Where a running broker (or an adapter) spends its CPU under load: py-spy samples one process of a
+benchmark federation (bench/federation.py) while checks run 32 at a time, and the samples are summed per
+function.
 
-    python -m bench.profile [--people 10000] [--agencies 4] [--audit sqlite|postgresql] [--checks 3000]
+    python -m bench.profile [--process broker|adapter] [--people 10000] [--agencies 4]
+                            [--audit sqlite|postgresql] [--checks 3000]
                             [--top 30] [--keep broker.collapsed]
 
 Prints the functions with the most samples on the stack (inclusive) and at the top of it (self), as a share
@@ -89,12 +91,13 @@ async def _profile(args: argparse.Namespace, folder: Path) -> str:
             sequential=50,
             concurrent=200,
         )
+        pid = federation.broker_pid if args.process == "broker" else federation.adapters[0].proc.pid
         spy = subprocess.Popen(  # noqa: S603, ASYNC220 - our own command line, returns at once
             [
                 _py_spy(),
                 "record",
                 "--pid",
-                str(federation.broker_pid),
+                str(pid),
                 "--rate",
                 "200",
                 "--format",
@@ -125,8 +128,9 @@ async def _profile(args: argparse.Namespace, folder: Path) -> str:
     finally:
         await asyncio.to_thread(federation.stop)
     heading = (
-        f"{args.agencies} agencies of {args.people:,}, {args.audit} audit logs: {args.checks:,} checks "
-        f"32 at a time, {figures.rate:,.0f} checks/s, broker CPU {figures.cpu_ms_per_check:.2f} ms per check"
+        f"{args.process}: {args.agencies} agencies of {args.people:,}, {args.audit} audit logs: "
+        f"{args.checks:,} checks 32 at a time, {figures.rate:,.0f} checks/s, "
+        f"broker CPU {figures.cpu_ms_per_check:.2f} ms per check"
     )
     return heading + "\n\n" + summarise(raw.read_text(), args.top)
 
@@ -135,6 +139,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--process", choices=["broker", "adapter"], default="broker")
     parser.add_argument("--people", type=int, default=10_000)
     parser.add_argument("--agencies", type=int, default=4)
     parser.add_argument("--audit", choices=["sqlite", "postgresql"], default="sqlite")
