@@ -256,9 +256,11 @@ async def test_two_workers_answer_on_one_port_share_one_audit_log_and_stop_toget
 
 
 async def test_a_killed_worker_is_started_again_while_the_other_serves(
-    federation: Federation, prepared: Prepared, tmp_path: Path
+    federation: Federation, prepared: Prepared, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, audit = _broker_config(prepared, tmp_path, _adapters(federation))
+    # The supervisor is killed at the end, leaving its folder of notification sockets: here, not in /tmp.
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
     with _supervisor("--config", str(config), "--workers", "2") as broker:
         address = f"127.0.0.1:{await asyncio.to_thread(broker.wait_ready, 60)}"
         answers = await _checks(address, federation, prepared, channels=4, each=4)
