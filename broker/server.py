@@ -37,7 +37,7 @@ from lateral.errors import (
 from lateral.identity import Caller, Callers, CertifiedCallers, StatedCallers
 from lateral.logs import check_context
 from lateral.metrics import BrokerMetrics, observe_audit
-from lateral.rpc import SERVER_OPTIONS, InsecureNotAllowedError, add_standard_services, bind
+from lateral.rpc import InsecureNotAllowedError, add_standard_services, bind, server_options
 from lateral.telemetry import Telemetry
 from pki.tls import Tls
 from policy.agreement import Agreement
@@ -654,6 +654,7 @@ async def create_server(
     *,
     insecure_dev: bool = False,
     telemetry: Telemetry | None = None,
+    reuse_port: bool = False,
 ) -> tuple[BrokerServer, int]:
     """Builds a bound, not yet started, broker with one long-lived channel per agency.
 
@@ -662,6 +663,8 @@ async def create_server(
         address: host:port to listen on; the configuration's when None. Port 0 picks a free port.
         insecure_dev: serve and call agencies in plaintext (development only; prints a warning).
         telemetry: where traces and metrics go (default: as the configuration's [telemetry] says).
+        reuse_port: share the gRPC and REST ports with the other workers of `lateral broker serve
+            --workers N` (SO_REUSEPORT); never in tests of a single server on port 0.
 
     Returns:
         The server and the port it is bound to.
@@ -689,7 +692,7 @@ async def create_server(
     metrics = BrokerMetrics(telemetry)
     credentials = tls.channel_credentials() if tls is not None else None
     fanout = FanOut(config.agencies, credentials, telemetry, metrics)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=server_options(reuse_port=reuse_port))
     servicer = BrokerServicer(config, fanout, trusted, callers, recorder, telemetry, metrics)
     broker_pb2_grpc.add_LateralCheckServicer_to_server(servicer, server)
     health = add_standard_services(server, [SERVICE_NAME])
@@ -711,5 +714,10 @@ async def create_server(
     if config.rest is not None:
         if tls is None and not insecure_dev:  # pragma: no cover - bind refused plaintext already
             raise InsecureNotAllowedError("the REST API needs the broker's [tls]")
-        rest = AsgiServer(create_app(servicer), config.rest.listen, config.tls if tls is not None else None)
+        rest = AsgiServer(
+            create_app(servicer),
+            config.rest.listen,
+            config.tls if tls is not None else None,
+            reuse_port=reuse_port,
+        )
     return BrokerServer(server, servicer, health, recorder, rest, telemetry, credentials, metrics), port

@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import grpc
@@ -30,6 +30,9 @@ from lateral.rpc import InsecureNotAllowedError
 from lateral.status_cli import status
 from lateral.synth_cli import synth
 from lateral.web_cli import web
+
+if TYPE_CHECKING:
+    from broker.config import BrokerConfig
 
 T = TypeVar("T")
 
@@ -114,21 +117,65 @@ def broker() -> None:
 
 @broker.command("serve")
 @_serve_options("Broker")
-def broker_serve(config_path: Path, listen: str | None, insecure_dev: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Broker processes sharing the listening ports (Linux, SO_REUSEPORT), started and watched by this "
+    "one; 1 serves in this process.",
+)
+def broker_serve(config_path: Path, listen: str | None, insecure_dev: bool, workers: int) -> None:
     """Serve LateralCheck until interrupted."""
+    import os
+
     from broker import create_server, load_broker_config
+    from lateral.logs import set_worker
+    from lateral.workers import reuse_port_from_environment, worker_from_environment
 
     _server_logging()
     config = load(load_broker_config, config_path)
     address = listen or config.broker.listen
+    if workers > 1:
+        _supervise(config, config_path, address, workers, insecure_dev)
+    worker = worker_from_environment(os.environ)
+    reuse_port = reuse_port_from_environment(os.environ)
+    set_worker(worker)
     _run(
         serve(
-            lambda: create_server(config, address, insecure_dev=insecure_dev),
+            lambda: create_server(config, address, insecure_dev=insecure_dev, reuse_port=reuse_port),
             lambda: load_broker_config(config_path),
-            "broker",
+            "broker" if worker is None else f"broker worker {worker}",
             address,
+            # Only the supervisor says "listening on", once every worker serves.
+            serving="listening on" if worker is None else "serving on",
         )
     )
+
+
+def _supervise(
+    config: BrokerConfig, config_path: Path, address: str, workers: int, insecure_dev: bool
+) -> None:
+    """Runs `workers` brokers on `address` (lateral/workers.py) and exits with the supervisor's status."""
+    from lateral.workers import Plan, supervise
+
+    options = click.get_current_context().find_root().params
+    try:
+        plan = Plan.of(
+            config,
+            config_path,
+            address,
+            workers=workers,
+            insecure_dev=insecure_dev,
+            log_level=options.get("log_level"),
+            log_format=options.get("log_format") or "text",
+        )
+        status = supervise(plan)
+    except ConfigError as error:
+        fail(str(error), 2)
+    except OSError as error:
+        fail(str(error), 1)
+    sys.exit(status)
 
 
 # --- adapters -------------------------------------------------------------------------------------------

@@ -37,19 +37,27 @@ async def serve(
     reread: Callable[[], C],
     what: str,
     address: str,
+    *,
+    serving: str = "listening on",
 ) -> None:
     """Runs a service until SIGTERM or SIGINT; on SIGHUP re-reads its configuration (`reread`) and applies
-    it. A configuration or agreement that cannot be used is refused and the service goes on as before."""
+    it. A configuration or agreement that cannot be used is refused and the service goes on as before.
+
+    Once it serves it says "`what` `serving` host:port" on stderr: "broker listening on ...", which tests
+    and scripts wait for; a worker of `lateral broker serve --workers N` says something else and leaves
+    that line to its supervisor, which says it once every worker serves."""
     server, port = await create()
     await server.start()
-    _say(f"{what} listening on {address.rsplit(':', 1)[0]}:{port}")
-    systemd.ready(f"serving on port {port}")
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     hangups: asyncio.Queue[None] = asyncio.Queue()
+    # Before READY=1: whoever learns that the service serves may send SIGHUP at once, whose default
+    # action would end the process.
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, hangups.put_nowait, None)
+    _say(f"{what} {serving} {address.rsplit(':', 1)[0]}:{port}")
+    systemd.ready(f"serving on port {port}")
     stopping = asyncio.create_task(stop.wait())
     while True:
         hangup = asyncio.create_task(hangups.get())

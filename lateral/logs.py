@@ -32,6 +32,8 @@ FORMATS: Final = ("text", "json")
 MAX_FRAMES: Final = 12
 
 _check_id: ContextVar[str | None] = ContextVar("lateral_check_id", default=None)
+# Which worker of `lateral broker serve --workers N` this process is (lateral/workers.py), if any.
+_worker: int | None = None
 
 # --- the check id -------------------------------------------------------------------------------------------
 
@@ -49,6 +51,13 @@ def check_context(check_id: str) -> Iterator[None]:
 def current_check_id() -> str | None:
     """The check being handled here, if any."""
     return _check_id.get()
+
+
+def set_worker(index: int | None) -> None:
+    """Every line this process logs from now on names it as worker `index` (1, 2, ...) of `lateral broker
+    serve --workers N`: the workers share one journal, and a check's lines must lead to one process."""
+    global _worker
+    _worker = index
 
 
 def _trace_ids() -> tuple[str, str] | None:
@@ -236,7 +245,8 @@ def _summary(types: str, frames: list[str]) -> str:
 
 
 class TextFormatter(_SafeFormatter):
-    """`time LEVEL logger: message check=… trace=… [Type at path:line in f < …]`, one line per record."""
+    """`time LEVEL logger: message check=… trace=… worker=… [Type at path:line in f < …]`, one line per
+    record."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -248,6 +258,8 @@ class TextFormatter(_SafeFormatter):
             line += f" check={fields.check_id}"
         if fields.trace_id:
             line += f" trace={fields.trace_id}"
+        if _worker is not None:
+            line += f" worker={_worker}"
         if fields.exc_types is not None:
             line += f" [{_summary(fields.exc_types, fields.frames)}]"
         return line.replace("\r", "\\r").replace("\n", "\\n")
@@ -255,7 +267,7 @@ class TextFormatter(_SafeFormatter):
 
 class JsonFormatter(_SafeFormatter):
     """One JSON object per line: time (UTC), level, logger, message, and when known check_id, trace_id,
-    span_id, exc_type and frames (innermost first)."""
+    span_id, worker, exc_type and frames (innermost first)."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields = _Fields(record)
@@ -271,6 +283,8 @@ class JsonFormatter(_SafeFormatter):
         if fields.trace_id:
             entry["trace_id"] = fields.trace_id
             entry["span_id"] = fields.span_id
+        if _worker is not None:
+            entry["worker"] = _worker
         if fields.exc_types is not None:
             entry["exc_type"] = fields.exc_types
             entry["frames"] = fields.frames

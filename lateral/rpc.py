@@ -25,6 +25,15 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
     ("grpc.max_receive_message_length", 256 * 1024),
 ]
 
+
+def server_options(*, reuse_port: bool = False) -> list[tuple[str, int]]:
+    """SERVER_OPTIONS, with SO_REUSEPORT when several processes of one service share a port
+    (`lateral broker serve --workers N`, lateral/workers.py): the kernel spreads connections among them."""
+    if not reuse_port:
+        return list(SERVER_OPTIONS)
+    return [("grpc.so_reuseport", 1), *(o for o in SERVER_OPTIONS if o[0] != "grpc.so_reuseport")]
+
+
 CHANNEL_OPTIONS: list[tuple[str, int]] = [
     ("grpc.max_receive_message_length", 256 * 1024),
     ("grpc.keepalive_time_ms", 30_000),

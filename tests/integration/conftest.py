@@ -64,8 +64,8 @@ class ServerProcess:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:
             self.lines.append(line)
-            if " listening on " in line:
-                self.port = int(line.rsplit(":", 1)[1])
+            if " listening on " in line:  # "... listening on HOST:PORT", maybe then " (N workers)"
+                self.port = int(line.rsplit(":", 1)[1].split()[0])
                 self._ready.set()
         self._ready.set()
 
