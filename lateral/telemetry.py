@@ -147,8 +147,12 @@ class Telemetry:
 
         Inside a trace that is not being recorded (a check the sampler left out) no span is made at all: the
         block runs under the current one, whose context (marked unsampled) is what travels to adapters.
-        Unsampled checks then cost a few attribute look-ups rather than a span object per step.
+        Unsampled checks then cost a few attribute look-ups rather than a span object per step; with tracing
+        off, nothing is looked up at all.
         """
+        if self._tracer_provider is None:
+            yield trace.INVALID_SPAN
+            return
         if parent is None:
             current = trace.get_current_span()
             if current.get_span_context().is_valid and not current.is_recording():
