@@ -260,19 +260,24 @@ def write_files(folder: Path, town: Town, agencies: int, audit: str) -> Files:
     return Files(folder, pki, ids, configs, tuple(keys.values()), sections, databases)
 
 
-async def start(files: Files, broker_args: Sequence[str] = ()) -> Federation:
+async def start(
+    files: Files, broker_args: Sequence[str] = (), adapters: Sequence[str] | None = None
+) -> Federation:
     """Starts the adapters (building their indexes in parallel), then the broker over them (`broker_args`,
-    e.g. ["--workers", "2"], are added to its command line)."""
+    e.g. ["--workers", "2"], are added to its command line). Given `adapters` (addresses of adapters
+    already serving, such as bare ones, one per agency), starts only the broker, over those."""
     federation = Federation(files.folder, files.pki, databases=files.databases)
     try:
-        for path in files.adapter_configs:
-            federation.adapters.append(_Process("adapter", "serve", "--config", str(path)))
-        ports = await asyncio.gather(*(a.ready() for a in federation.adapters))
+        if adapters is None:
+            for path in files.adapter_configs:
+                federation.adapters.append(_Process("adapter", "serve", "--config", str(path)))
+            ports = await asyncio.gather(*(a.ready() for a in federation.adapters))
+            adapters = [f"127.0.0.1:{port}" for port in ports]
         broker_path = files.folder / "broker.toml"
         await asyncio.to_thread(
             write_broker_config,
             broker_path,
-            {a: (a, f"127.0.0.1:{port}") for a, port in zip(files.agencies, ports, strict=True)},
+            {a: (a, address) for a, address in zip(files.agencies, adapters, strict=True)},
             "127.0.0.1:0",
             files.pki.broker_tls,
             files.audit["broker"],

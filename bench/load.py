@@ -29,6 +29,8 @@ class Figures:
     concurrent_p99: float
     cpu_ms_per_check: float  # broker process CPU per check (at concurrency)
     errors: int
+    # CPU per check of every process of the federation, broker and adapters (at concurrency); 0 if not asked
+    total_cpu_ms_per_check: float = 0.0
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -69,6 +71,7 @@ async def measure(
     concurrent: int,
     concurrency: int = 32,
     channels: int = 4,
+    adapter_pids: Sequence[int] = (),
 ) -> Figures:
     """Sequential checks (after a warm-up), then `concurrent` checks `concurrency` at a time over a few
     channels, as several case-system connections would."""
@@ -97,9 +100,11 @@ async def measure(
                 latencies.append((time.perf_counter() - started) * 1000)
 
         cpu_before, started = cpu_seconds(broker_pid), time.perf_counter()
+        others_before = sum(cpu_seconds(pid) for pid in adapter_pids)
         await asyncio.gather(*(worker(n) for n in range(concurrency)))
         elapsed = time.perf_counter() - started
         cpu = cpu_seconds(broker_pid) - cpu_before
+        others = sum(cpu_seconds(pid) for pid in adapter_pids) - others_before
     finally:
         for channel in opened:
             await channel.close()
@@ -112,4 +117,5 @@ async def measure(
         concurrent_p99=_percentile(latencies, 0.99),
         cpu_ms_per_check=1000 * cpu / concurrent,
         errors=errors,
+        total_cpu_ms_per_check=1000 * (cpu + others) / concurrent if adapter_pids else 0.0,
     )
