@@ -197,10 +197,10 @@ def main() -> None:
         *HEADER,
         *(_row(f"{n} broker process{'es' if n > 1 else ''}", f) for n, f in sorted(scaled.items())),
     ]
-    _plots(people, agencies)
     body = "\n".join(lines)
     print(body)
     if not args.no_record:
+        _plots(people, agencies)
         command = (
             f"python -m bench.e2e --people {args.people} --sizes {args.sizes} --agencies {args.agencies} "
             f"--scale-people {args.scale_people} --workers '{args.workers}' --sequential {args.sequential} "
