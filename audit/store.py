@@ -204,7 +204,7 @@ class AuditLog:
         key = signer or self._signer
         try:
             with self.engine.begin() as conn:
-                last = int(self._sql.bump(conn, len(items)))
+                last = self._sql.bump(conn, len(items))
                 first = last - len(items) + 1
                 rows = []
                 for n, ((kind, _), digest) in enumerate(zip(items, digests, strict=True)):

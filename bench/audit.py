@@ -11,18 +11,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import tempfile
-import time
 import uuid
 from pathlib import Path
-
-import sqlalchemy as sa
 
 from adapters.core.config import load_adapter_config
 from adapters.core.server import create_server as create_adapter
 from audit.keys import AuditSection
+from bench.federation import drop_database, postgres_database
+from bench.load import sequential_ms
 from bench.record import record
 from broker.config import AgencyEndpoint, BrokerConfig
 from broker.limits import LimitsSection
@@ -32,18 +30,6 @@ from lateral.demo import Prepared, prepare
 from lateral.demo.agreement import AGREEMENT_FILE, DEMO_CALLER
 from policy.trust import PolicySection
 from protos.lateral.v1 import broker_pb2_grpc
-
-POSTGRES = os.environ.get("LATERAL_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _postgres_database() -> str:
-    admin = sa.make_url(POSTGRES)
-    name = f"lateral_bench_{uuid.uuid4().hex[:8]}"
-    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return admin.set(database=name).render_as_string(hide_password=False)
 
 
 def _sections(prepared: Prepared, mode: str, base: str) -> dict[str, AuditSection | None]:
@@ -57,7 +43,7 @@ def _sections(prepared: Prepared, mode: str, base: str) -> dict[str, AuditSectio
                 update={"url": f"sqlite:///{base}/{service}-{uuid.uuid4().hex[:6]}.db"}
             )
         else:
-            out[service] = section.model_copy(update={"url": _postgres_database()})
+            out[service] = section.model_copy(update={"url": postgres_database()})
     return out
 
 
@@ -83,19 +69,15 @@ async def _run(prepared: Prepared, mode: str, checks: int, base: str) -> list[fl
     )
     await broker.start()
     requests = [e.request() for e in prepared.examples.all()]
-    times = []
     try:
         async with broker_channel(f"127.0.0.1:{port}", DEMO_CALLER) as channel:
-            stub = broker_pb2_grpc.LateralCheckStub(channel)
-            for i in range(checks + 20):
-                started = time.perf_counter()
-                await stub.Check(requests[i % len(requests)], timeout=10)
-                if i >= 20:  # warm-up
-                    times.append((time.perf_counter() - started) * 1000)
+            return await sequential_ms(broker_pb2_grpc.LateralCheckStub(channel), requests, checks, 20)
     finally:
         await broker.stop(None)
         await asyncio.gather(*(server.stop(None) for server, _ in adapters.values()))
-    return times
+        for section in sections.values():
+            if section is not None and section.url.startswith("postgresql"):
+                drop_database(section.url)
 
 
 def main() -> None:

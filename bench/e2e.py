@@ -35,16 +35,7 @@ async def _system(
 ) -> Figures:
     federation: Federation = await start(files, broker_args)
     try:
-        return await measure(
-            federation.address,
-            town.requests,
-            DEMO_CALLER,
-            federation.client_tls(),
-            broker_pid=federation.broker_pid,
-            sequential=args.sequential,
-            concurrent=args.concurrent,
-            adapter_pids=[a.proc.pid for a in federation.adapters],
-        )
+        return await federation.measure(town.requests, sequential=args.sequential, concurrent=args.concurrent)
     finally:
         await asyncio.to_thread(federation.stop)
 
@@ -93,7 +84,9 @@ def _say(text: str) -> None:
     print(text, flush=True)
 
 
-def _row(name: str, f: Figures, bare: Figures | None = None) -> str:
+def row(name: str, f: Figures, bare: Figures | None = None) -> str:
+    """One line of the figures table (HEADER), with ratios to the bare baseline when given."""
+
     def ratio(ours: float, theirs: float) -> str:
         return f" ({ours / theirs:.1f}x)" if bare is not None else ""
 
@@ -139,18 +132,18 @@ def main() -> None:
             f"4 agencies of {args.people:,}: bare baseline, then the system with SQLite and PostgreSQL audit"
         )
         bare = _run_bare(base / "bare", town, 4, args)
-        _say(_row("bare", bare))
+        _say(row("bare", bare))
         sqlite = _run(base / "sqlite", town, 4, "sqlite", args)
-        _say(_row("sqlite", sqlite, bare))
+        _say(row("sqlite", sqlite, bare))
         postgres = _run(base / "postgresql", town, 4, "postgresql", args)
-        _say(_row("postgresql", postgres, bare))
+        _say(row("postgresql", postgres, bare))
         lines += [
             f"**4 agencies of {args.people:,} people each**, mutual TLS, agreement enforced, audit on:",
             "",
             *HEADER,
-            _row("bare baseline (no work)", bare),
-            _row("Lateral, SQLite audit logs", sqlite, bare),
-            _row("Lateral, PostgreSQL audit logs", postgres, bare),
+            row("bare baseline (no work)", bare),
+            row("Lateral, SQLite audit logs", sqlite, bare),
+            row("Lateral, PostgreSQL audit logs", postgres, bare),
         ]
         people: dict[int, Figures] = {}
         for size in sizes:
@@ -159,7 +152,7 @@ def main() -> None:
                 if size == args.people
                 else _run(base / f"p{size}", make_town(args.cache, size), 4, "sqlite", args)
             )
-            _say(_row(f"{size:,} people", people[size]))
+            _say(row(f"{size:,} people", people[size]))
         scale_town = make_town(args.cache, args.scale_people)
         agencies: dict[int, tuple[Figures, Figures]] = {}
         for count in counts:
@@ -167,26 +160,26 @@ def main() -> None:
                 _run_bare(base / f"b{count}", scale_town, count, args),
                 _run(base / f"a{count}", scale_town, count, "sqlite", args),
             )
-            _say(_row(f"{count} agencies", agencies[count][1], agencies[count][0]))
+            _say(row(f"{count} agencies", agencies[count][1], agencies[count][0]))
         scaled: dict[int, Figures] = {1: postgres}
         for n in workers:
             scaled[n] = _run(base / f"w{n}", town, 4, "postgresql", args, ("--workers", str(n)))
-            _say(_row(f"{n} broker processes", scaled[n]))
+            _say(row(f"{n} broker processes", scaled[n]))
     lines += [
         "",
         "**Cost against people per agency** (4 agencies, SQLite audit logs; docs/e2e-people.png):",
         "",
         *HEADER,
-        *(_row(f"{size:,} people per agency", f) for size, f in people.items()),
+        *(row(f"{size:,} people per agency", f) for size, f in people.items()),
         "",
         f"**Cost against agencies** ({args.scale_people:,} people each, SQLite audit logs; "
         "docs/e2e-agencies.png):",
         "",
         *HEADER,
         *(
-            row
+            line
             for count, (b, f) in agencies.items()
-            for row in (_row(f"{count} agencies, bare", b), _row(f"{count} agencies, Lateral", f, b))
+            for line in (row(f"{count} agencies, bare", b), row(f"{count} agencies, Lateral", f, b))
         ),
         "",
         *_per_agency_call(agencies),
@@ -195,7 +188,7 @@ def main() -> None:
         f"audit log; 4 agencies of {args.people:,} (broker CPU summed over its processes):",
         "",
         *HEADER,
-        *(_row(f"{n} broker process{'es' if n > 1 else ''}", f) for n, f in sorted(scaled.items())),
+        *(row(f"{n} broker process{'es' if n > 1 else ''}", f) for n, f in sorted(scaled.items())),
     ]
     body = "\n".join(lines)
     print(body)

@@ -29,6 +29,7 @@ import tomlkit
 from tomlkit.toml_document import TOMLDocument
 
 from audit.keys import AuditSection
+from bench.load import Figures, measure
 from broker.limits import LimitsSection
 from lateral.client import build_request
 from lateral.demo.agreement import AGREEMENT_FILE, DEMO_CALLER, write_signed_agreement
@@ -196,16 +197,38 @@ class Federation:
     def client_tls(self) -> Tls:
         return Tls(self.pki.client_tls(DEMO_CALLER.organisation))
 
+    async def measure(
+        self,
+        requests: Sequence[broker_pb2.CheckRequest],
+        *,
+        sequential: int,
+        concurrent: int,
+        adapter_pids: Sequence[int] | None = None,
+    ) -> Figures:
+        """bench.load.measure as the demo's case system, with the broker's CPU and (unless other adapters
+        are named) this federation's adapters' CPU."""
+        return await measure(
+            self.address,
+            requests,
+            DEMO_CALLER,
+            self.client_tls(),
+            broker_pid=self.broker_pid,
+            sequential=sequential,
+            concurrent=concurrent,
+            adapter_pids=[a.proc.pid for a in self.adapters] if adapter_pids is None else adapter_pids,
+        )
+
     def stop(self) -> None:
         if self.broker is not None:
             self.broker.stop()
         for adapter in self.adapters:
             adapter.stop()
         for url in self.databases:
-            _drop_database(url)
+            drop_database(url)
 
 
-def _postgres_database() -> str:
+def postgres_database() -> str:
+    """A fresh, empty PostgreSQL database on the benchmark server ($LATERAL_BENCH_POSTGRES); its URL."""
     admin = sa.make_url(POSTGRES)
     name = f"lateral_bench_{uuid.uuid4().hex[:8]}"
     engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
@@ -215,7 +238,7 @@ def _postgres_database() -> str:
     return admin.set(database=name).render_as_string(hide_password=False)
 
 
-def _drop_database(url: str) -> None:
+def drop_database(url: str) -> None:
     target = sa.make_url(url)
     engine = sa.create_engine(sa.make_url(POSTGRES), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -251,7 +274,7 @@ def write_files(folder: Path, town: Town, agencies: int, audit: str) -> Files:
     databases: list[str] = []
     if audit == "postgresql":
         for service, section in list(sections.items()):
-            databases.append(_postgres_database())
+            databases.append(postgres_database())
             sections[service] = section.model_copy(update={"url": databases[-1]})
     configs = []
     for agency in ids:

@@ -60,6 +60,22 @@ def cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+async def sequential_ms(
+    stub: broker_pb2_grpc.LateralCheckAsyncStub,
+    requests: Sequence[broker_pb2.CheckRequest],
+    count: int,
+    warmup: int = 30,
+) -> list[float]:
+    """The latency (ms) of `count` checks made one after another, after `warmup` checks not counted."""
+    times: list[float] = []
+    for i in range(count + warmup if count else 0):
+        started = time.perf_counter()
+        await stub.Check(requests[i % len(requests)], timeout=10)
+        if i >= warmup:
+            times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
 async def measure(
     address: str,
     requests: Sequence[broker_pb2.CheckRequest],
@@ -79,12 +95,7 @@ async def measure(
     stubs = [broker_pb2_grpc.LateralCheckStub(c) for c in opened]
     errors = 0
     try:
-        times: list[float] = []
-        for i in range(sequential + 30 if sequential else 0):
-            started = time.perf_counter()
-            await stubs[0].Check(requests[i % len(requests)], timeout=10)
-            if i >= 30:
-                times.append((time.perf_counter() - started) * 1000)
+        times = await sequential_ms(stubs[0], requests, sequential)
         left = concurrent
         latencies: list[float] = []
 

@@ -25,8 +25,6 @@ from pathlib import Path
 
 from bench.e2e import CACHE
 from bench.federation import make_town, start, write_files
-from bench.load import measure
-from lateral.demo.agreement import DEMO_CALLER
 
 
 def _py_spy() -> str:
@@ -82,15 +80,7 @@ async def _profile(args: argparse.Namespace, folder: Path) -> str:
     raw = folder / "broker.collapsed"
     try:
         # Warm up (caches, connections) before sampling.
-        await measure(
-            federation.address,
-            town.requests,
-            DEMO_CALLER,
-            federation.client_tls(),
-            broker_pid=federation.broker_pid,
-            sequential=50,
-            concurrent=200,
-        )
+        await federation.measure(town.requests, sequential=50, concurrent=200)
         pid = federation.broker_pid if args.process == "broker" else federation.adapters[0].proc.pid
         spy = subprocess.Popen(  # noqa: S603, ASYNC220 - our own command line, returns at once
             [
@@ -110,15 +100,7 @@ async def _profile(args: argparse.Namespace, folder: Path) -> str:
             stderr=subprocess.PIPE,
         )
         await asyncio.sleep(1)
-        figures = await measure(
-            federation.address,
-            town.requests,
-            DEMO_CALLER,
-            federation.client_tls(),
-            broker_pid=federation.broker_pid,
-            sequential=0,
-            concurrent=args.checks,
-        )
+        figures = await federation.measure(town.requests, sequential=0, concurrent=args.checks)
         spy.send_signal(signal.SIGINT)
         _, error = spy.communicate(timeout=60)
         if not raw.exists():

@@ -18,11 +18,10 @@ import tempfile
 from pathlib import Path
 
 from bench.bare import BareTls, start_bare
-from bench.e2e import CACHE, HEADER, _row
+from bench.e2e import CACHE, HEADER, row
 from bench.federation import make_town, start, write_files
-from bench.load import Figures, measure
+from bench.load import Figures
 from bench.record import record
-from lateral.demo.agreement import DEMO_CALLER
 
 
 async def _measure(folder: Path, workers: int, args: argparse.Namespace) -> Figures:
@@ -37,12 +36,8 @@ async def _measure(folder: Path, workers: int, args: argparse.Namespace) -> Figu
             files, ("--workers", str(workers)) if workers > 1 else (), adapters=bare.adapter_addresses
         )
         try:
-            return await measure(
-                federation.address,
+            return await federation.measure(
                 town.requests,
-                DEMO_CALLER,
-                federation.client_tls(),
-                broker_pid=federation.broker_pid,
                 sequential=args.sequential,
                 concurrent=args.concurrent,
                 adapter_pids=[a.process.pid for a in bare.adapters],
@@ -69,7 +64,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in counts:
             figures[n] = asyncio.run(_measure(Path(tmp) / f"w{n}", n, args))
-            print(_row(f"{n} broker process{'es' if n > 1 else ''}", figures[n]), flush=True)
+            print(row(f"{n} broker process{'es' if n > 1 else ''}", figures[n]), flush=True)
     base = figures[min(counts)]
     body = "\n".join(
         [
@@ -77,7 +72,7 @@ def main() -> None:
             "adapters, so that the broker is the bottleneck; throughput at concurrency 32 over 4 channels:",
             "",
             *HEADER,
-            *(_row(f"{n} broker process{'es' if n > 1 else ''}", f) for n, f in figures.items()),
+            *(row(f"{n} broker process{'es' if n > 1 else ''}", f) for n, f in figures.items()),
             "",
             *(
                 f"{n} processes: {f.rate / base.rate:.2f}x the throughput of {min(counts)}."

@@ -13,21 +13,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
+from bench.load import Figures, measure
 from bench.record import record
 from broker.limits import LimitsSection
-from lateral.client import broker_channel
 from lateral.demo import Prepared, prepare, start_federation
 from lateral.demo.agreement import DEMO_CALLER
 from lateral.telemetry import Telemetry, TelemetrySection
-from protos.lateral.v1 import broker_pb2_grpc
 
 # Each round runs every mode once, in this order; the figures are each mode's median over the rounds, so
 # the machine's drift during the run spreads over all modes instead of favouring the first.
@@ -49,7 +48,7 @@ def _telemetry(endpoint: str, sampling: float | None) -> Callable[[str], Telemet
 
 async def _run(
     prepared: Prepared, endpoint: str, sampling: float | None, checks: int, concurrent: int
-) -> tuple[list[float], float]:
+) -> Figures:
     federation = await start_federation(
         prepared,
         insecure_dev=True,
@@ -57,35 +56,18 @@ async def _run(
         limits=LimitsSection(per_user_per_minute=100_000, per_organisation_per_minute=1_000_000),
         telemetry=_telemetry(endpoint, sampling),
     )
-    requests = [e.request() for e in prepared.examples.all()]
-    times: list[float] = []
     try:
-        async with federation.channel(DEMO_CALLER) as channel:
-            stub = broker_pb2_grpc.LateralCheckStub(channel)
-            for i in range(checks + 20):
-                started = time.perf_counter()
-                await stub.Check(requests[i % len(requests)], timeout=10)
-                if i >= 20:  # warm-up
-                    times.append((time.perf_counter() - started) * 1000)
-        tls = federation.client_tls(DEMO_CALLER)
-        channels = [broker_channel(federation.broker_address, DEMO_CALLER, tls) for _ in range(4)]
-        stubs = [broker_pb2_grpc.LateralCheckStub(c) for c in channels]
-        left = concurrent
-
-        async def worker(n: int) -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                await stubs[n % len(stubs)].Check(requests[left % len(requests)], timeout=30)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(n) for n in range(32)))
-        rate = concurrent / (time.perf_counter() - started)
-        for channel in channels:
-            await channel.close()
+        return await measure(
+            federation.broker_address,
+            [e.request() for e in prepared.examples.all()],
+            DEMO_CALLER,
+            federation.client_tls(DEMO_CALLER),
+            broker_pid=os.getpid(),  # broker and adapters run in this process
+            sequential=checks,
+            concurrent=concurrent,
+        )
     finally:
         await federation.stop()
-    return times, rate
 
 
 def main() -> None:
@@ -108,11 +90,8 @@ def main() -> None:
             runs: dict[str, list[tuple[float, float, float]]] = {mode: [] for mode, _ in MODES}
             for round_ in range(args.rounds):
                 for mode, sampling in MODES:
-                    times, rate = asyncio.run(
-                        _run(prepared, endpoint, sampling, args.checks, args.concurrent)
-                    )
-                    times.sort()
-                    p50, p99 = statistics.median(times), times[int(0.99 * (len(times) - 1))]
+                    f = asyncio.run(_run(prepared, endpoint, sampling, args.checks, args.concurrent))
+                    p50, p99, rate = f.p50, f.p99, f.rate
                     runs[mode].append((p50, p99, rate))
                     print(
                         f"round {round_ + 1}: {mode}: p50 {p50:.2f} ms, p99 {p99:.2f} ms, {rate:.0f}/s",

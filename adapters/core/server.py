@@ -295,20 +295,7 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         request: adapter_pb2.MatchRequest,
         context: grpc.aio.ServicerContext[adapter_pb2.MatchRequest, adapter_pb2.MatchResponse],
     ) -> adapter_pb2.MatchResponse:
-        self._require_broker(context)
-        self._require_fresh()
-        # The broker validated already; the agency bounds its own input all the same.
-        violations = validate_check_request(request, self._purposes)
-        if violations:
-            raise InvalidRequestError(violations)
-        now = self._clock()
-        with self._telemetry.span("lateral.policy"):
-            asked, decision = self._decide(request, now)
-        if not decision.allowed:
-            await self._audit(
-                "disclosure-refused", request, reason=decision.reason, clauses=list(decision.clauses)
-            )
-            raise self._refusal(request, asked, decision)
+        asked, decision, now = await self._admit(request, context, "disclosure-refused")
         scope = Scope(
             since=now.astimezone(self._engine.zone).date() - dt.timedelta(days=decision.lookback_days),
             hidden=self._engine.hidden_categories(asked, self._config.categories),
@@ -324,18 +311,55 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         finding = release_only(
             finding_for(result, matcher.index, self._default_contact, scope), decision.released
         )
-        await self._audit(
-            "disclosure",
-            request,
-            outcome=common_pb2.Outcome.Name(finding.outcome).removeprefix("OUTCOME_"),
-            released=released_fields(finding),
-            clauses=list(decision.clauses),
-        )
+        response = await self._disclose("disclosure", request, finding, decision)
         log.info(
             "check %s: %s for %s",
             request.check_id or "-",
             common_pb2.Outcome.Name(finding.outcome),
             request.purpose or "-",
+        )
+        return response
+
+    async def _admit(
+        self,
+        request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest,
+        context: grpc.aio.ServicerContext[Any, Any],
+        refused: str,
+    ) -> tuple[PolicyRequest, Decision, dt.datetime]:
+        """What every match does first: only the broker may ask, the index must be fresh, the request valid
+        (the broker validated already; the agency bounds its own input all the same), and the agency's own
+        agreement must permit it. A refusal is recorded as the `refused` event and raised."""
+        self._require_broker(context)
+        self._require_fresh()
+        violations = (
+            validate_check_request(request, self._purposes)
+            if isinstance(request, adapter_pb2.MatchRequest)
+            else validate_household_request(request, self._purposes)
+        )
+        if violations:
+            raise InvalidRequestError(violations)
+        now = self._clock()
+        with self._telemetry.span("lateral.policy"):
+            asked, decision = self._decide(request, now)
+        if not decision.allowed:
+            await self._audit(refused, request, reason=decision.reason, clauses=list(decision.clauses))
+            raise self._refusal(request, asked, decision)
+        return asked, decision, now
+
+    async def _disclose(
+        self,
+        kind: str,
+        request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest,
+        finding: common_pb2.Finding,
+        decision: Decision,
+    ) -> adapter_pb2.MatchResponse:
+        """Records the disclosure (durable before anything is released), then the answer."""
+        await self._audit(
+            kind,
+            request,
+            outcome=common_pb2.Outcome.Name(finding.outcome).removeprefix("OUTCOME_"),
+            released=released_fields(finding),
+            clauses=list(decision.clauses),
         )
         return adapter_pb2.MatchResponse(
             agency_id=self._config.agency.id, finding=finding, clause_ids=decision.clauses
@@ -357,19 +381,7 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         request: adapter_pb2.HouseholdMatchRequest,
         context: grpc.aio.ServicerContext[adapter_pb2.HouseholdMatchRequest, adapter_pb2.MatchResponse],
     ) -> adapter_pb2.MatchResponse:
-        self._require_broker(context)
-        self._require_fresh()
-        violations = validate_household_request(request, self._purposes)
-        if violations:
-            raise InvalidRequestError(violations)
-        now = self._clock()
-        with self._telemetry.span("lateral.policy"):
-            asked, decision = self._decide(request, now)
-        if not decision.allowed:
-            await self._audit(
-                "household-refused", request, reason=decision.reason, clauses=list(decision.clauses)
-            )
-            raise self._refusal(request, asked, decision)
+        asked, decision, now = await self._admit(request, context, "household-refused")
         addresses = self._addresses
         with self._telemetry.span("lateral.index.lookup"):
             match = await asyncio.to_thread(addresses.match, request.address)
@@ -383,16 +395,7 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
             ),
             decision.released,
         )
-        await self._audit(
-            "household-disclosure",
-            request,
-            outcome=common_pb2.Outcome.Name(finding.outcome).removeprefix("OUTCOME_"),
-            released=released_fields(finding),
-            clauses=list(decision.clauses),
-        )
-        return adapter_pb2.MatchResponse(
-            agency_id=self._config.agency.id, finding=finding, clause_ids=decision.clauses
-        )
+        return await self._disclose("household-disclosure", request, finding, decision)
 
     @maps_errors
     async def Describe(
