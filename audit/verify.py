@@ -22,6 +22,10 @@ from audit.rotation import KEY_EVENTS, key_from_text, key_text
 from audit.store import checkpoint_data, checkpoints, engine_for, events, leaf_data, payloads
 
 
+class BundleError(ValueError):
+    """An export bundle is not one: a part is missing or of the wrong type. The message names the part."""
+
+
 @dataclass(frozen=True)
 class Problem:
     seq: int | None

@@ -205,6 +205,26 @@ def _subject(s: SubjectIn) -> common_pb2.Subject:
     )
 
 
+def check_message(body: CheckIn) -> broker_pb2.CheckRequest:
+    """The gRPC request a REST check body stands for (validated by the servicer, as over gRPC)."""
+    return broker_pb2.CheckRequest(
+        subject=_subject(body.subject),
+        purpose=body.purpose,
+        justification=body.justification,
+        case_ref=body.case_ref,
+    )
+
+
+def household_message(body: HouseholdIn) -> broker_pb2.HouseholdRequest:
+    """The gRPC request a REST household body stands for."""
+    return broker_pb2.HouseholdRequest(
+        address=_address(body.address),
+        purpose=body.purpose,
+        justification=body.justification,
+        case_ref=body.case_ref,
+    )
+
+
 def _out(response: broker_pb2.CheckResponse) -> CheckOut:
     data = json_format.MessageToDict(response, preserving_proto_field_name=True)
     for row in data.get("results", []):
@@ -287,23 +307,11 @@ def create_app(servicer: BrokerServicer) -> FastAPI:
 
     @app.post("/v1/checks", response_model=CheckOut, responses=responses, summary="Check a person")
     async def check(body: CheckIn, request: Request) -> CheckOut:
-        message = broker_pb2.CheckRequest(
-            subject=_subject(body.subject),
-            purpose=body.purpose,
-            justification=body.justification,
-            case_ref=body.case_ref,
-        )
-        return _out(await servicer.answer(caller_of(request), message, None))
+        return _out(await servicer.answer(caller_of(request), check_message(body), None))
 
     @app.post("/v1/households", response_model=CheckOut, responses=responses, summary="Check a household")
     async def household(body: HouseholdIn, request: Request) -> CheckOut:
-        message = broker_pb2.HouseholdRequest(
-            address=_address(body.address),
-            purpose=body.purpose,
-            justification=body.justification,
-            case_ref=body.case_ref,
-        )
-        return _out(await servicer.answer(caller_of(request), message, None))
+        return _out(await servicer.answer(caller_of(request), household_message(body), None))
 
     jobs: dict[str, tuple[str, BulkJobOut]] = {}  # job id -> (owning organisation, its state)
 

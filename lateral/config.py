@@ -32,14 +32,21 @@ def _key(loc: tuple[int | str, ...]) -> str:
 def read_toml(path: Path) -> dict[str, Any]:
     """Reads a TOML file, raising ConfigError naming the file (and line, for syntax errors)."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        data = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, expected a TOML file") from None
+    return parse_toml(data, path)
+
+
+def parse_toml(data: bytes, source: Path | str) -> dict[str, Any]:
+    """Parses a TOML document read from source, raising ConfigError naming it (and the line, for syntax
+    errors)."""
+    try:
+        return tomllib.loads(data.decode())
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+        raise ConfigError(f"{source}: not valid TOML: {error}") from None
 
 
 def parse_model(model: type[M], data: dict[str, Any], source: Path | str) -> M:
