@@ -61,11 +61,16 @@ _NUMBER = re.compile(r"^(\d+)([a-z]?)$")
 _nicknamer = NickNamer()
 
 
+def _without_marks(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 @lru_cache(maxsize=500_000)
 def fold(text: str) -> str:
-    """Lower case without diacritics: "Zoë Łukasz" -> "zoe lukasz"."""
-    lowered = text.casefold().translate(_FOLD)
-    return "".join(c for c in unicodedata.normalize("NFKD", lowered) if not unicodedata.combining(c))
+    """Lower case without diacritics: "Zoë Łukasz" -> "zoe lukasz". Folding twice changes nothing."""
+    # Folded again after decomposing: compatibility forms decompose to letters that fold further
+    # ("ℌ" -> "H" -> "h", "ǿ" -> "ø" -> "o").
+    return _without_marks(_without_marks(text.casefold()).casefold().translate(_FOLD))
 
 
 @lru_cache(maxsize=500_000)
