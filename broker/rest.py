@@ -15,13 +15,13 @@ import base64
 import binascii
 import uuid
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from google.protobuf import json_format
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lateral.errors import (
@@ -51,20 +51,32 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _unicode(value: str) -> str:
+    # JSON may carry lone surrogates ("\ud800", or their raw bytes, which Python's JSON decoder lets pass).
+    # pydantic refuses them in a str field but not in a list's items, and protobuf cannot encode them.
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise ValueError("must be Unicode text (a lone surrogate is not)")
+    return value
+
+
+# A string inside a list.
+Item = Annotated[str, AfterValidator(_unicode)]
+
+
 class Name(_Strict):
-    given_names: list[str] = Field(default_factory=list, max_length=5)
+    given_names: list[Item] = Field(default_factory=list, max_length=5)
     family_name: str = Field(default="", max_length=100)
 
 
 class AddressIn(_Strict):
-    lines: list[str] = Field(default_factory=list, max_length=6)
+    lines: list[Item] = Field(default_factory=list, max_length=6)
     town: str = Field(default="", max_length=100)
     postcode: str = Field(default="", max_length=10)
     uprn: str = Field(default="", max_length=12)
 
 
 class SubjectIn(_Strict):
-    given_names: list[str] = Field(default_factory=list, max_length=5)
+    given_names: list[Item] = Field(default_factory=list, max_length=5)
     family_name: str = Field(default="", max_length=100)
     other_names: list[Name] = Field(default_factory=list, max_length=10)
     date_of_birth: str = Field(default="", max_length=10, description="YYYY-MM-DD")
