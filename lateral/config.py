@@ -44,7 +44,11 @@ def parse_toml(data: bytes, source: Path | str) -> dict[str, Any]:
     """Parses a TOML document read from source, raising ConfigError naming it (and the line, for syntax
     errors)."""
     try:
-        return tomllib.loads(data.decode())
+        text = data.decode()
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {error.start})") from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: not valid TOML: {error}") from None
 
