@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from audit.merkle import consistency_proof, leaf_hash, verify_consistency
 from audit.reader import read_events
 from audit.store import AuditLog, leaf_data
-from audit.verify import verify_bundle
+from audit.verify import BundleError, verify_bundle
 
 KIND = "checkpoint-countersigned"
 
@@ -46,10 +46,13 @@ def countersign(
     Raises:
         CountersignError: the bundle is not the broker's, does not verify, or rewrites what was countersigned.
     """
+    try:
+        result = verify_bundle(bundle)
+    except BundleError as error:
+        raise CountersignError(str(error)) from None
     carried = Ed25519PublicKey.from_public_bytes(base64.b64decode(bundle["public_key_ed25519"]))
     if fingerprint(carried) != fingerprint(broker_key):
         raise CountersignError("the bundle is signed by another key than the broker's")
-    result = verify_bundle(bundle)
     if not result.ok:
         raise CountersignError(f"the broker's log does not verify: first bad event {result.first_bad_seq}")
     if not bundle["checkpoints"]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,21 +147,78 @@ def verify_log(url: str, key: Ed25519PublicKey) -> Verification:
     return verify_rows(event_rows, bodies, checkpoint_rows, key)
 
 
-def verify_bundle(bundle: dict[str, Any]) -> Verification:
-    """Verifies an export bundle offline, with the public key it carries, including its inclusion proofs."""
+# The parts of a bundle verify_bundle reads, and the type of each field it reads in them.
+_EVENT = {"seq": int, "at": str, "kind": str, "payload_sha256": str, "leaf_hash": str, "signature": str}
+_CHECKPOINT = {"tree_size": int, "root_hash": str, "at": str, "signature": str}
+_INCLUSION = {"seq": int, "tree_size": int, "proof": list}
+_TYPE_NAMES = {int: "an integer", str: "a string", list: "a list"}
+
+
+def _rows(bundle: dict[str, Any], part: str, fields: dict[str, type]) -> list[dict[str, Any]]:
+    rows = bundle.get(part, [] if part == "inclusion_proofs" else None)
+    if not isinstance(rows, list):
+        raise BundleError(f"not an audit bundle: {part} must be a list")
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise BundleError(f"not an audit bundle: {part}[{i}] must be an object")
+        for name, kind in fields.items():
+            value = row.get(name)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise BundleError(f"not an audit bundle: {part}[{i}].{name} must be {_TYPE_NAMES[kind]}")
+    return rows
+
+
+def _public_key(bundle: dict[str, Any]) -> Ed25519PublicKey:
+    try:
+        return Ed25519PublicKey.from_public_bytes(
+            base64.b64decode(bundle["public_key_ed25519"], validate=True)
+        )
+    except (KeyError, TypeError, ValueError):
+        raise BundleError(
+            "not an audit bundle: public_key_ed25519 must be an Ed25519 key in base64"
+        ) from None
+
+
+def _payloads(bundle: dict[str, Any]) -> dict[int, str]:
+    bodies = bundle.get("payloads")
+    if not isinstance(bodies, dict):
+        raise BundleError("not an audit bundle: payloads must be an object")
+    for seq, body in bodies.items():
+        if not re.fullmatch(r"[1-9][0-9]*", seq) or not isinstance(body, str):
+            raise BundleError("not an audit bundle: payloads must map sequence numbers to strings")
+    return {int(seq): body for seq, body in bodies.items()}
+
+
+def _hashes(texts: list[Any]) -> list[bytes] | None:
+    """SHA-256 hashes from hex; None when one is not one."""
+    if not all(isinstance(t, str) and re.fullmatch(r"[0-9a-f]{64}", t) for t in texts):
+        return None
+    return [bytes.fromhex(t) for t in texts]
+
+
+def verify_bundle(bundle: Any) -> Verification:
+    """Verifies an export bundle offline, with the public key it carries, including its inclusion proofs.
+
+    Any change to what the bundle proves is a problem in the result (ok is False).
+
+    Raises:
+        BundleError: the bundle is not one: a part is missing or of the wrong type (the message names it).
+    """
     from audit.merkle import verify_inclusion
 
-    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(bundle["public_key_ed25519"]))
-    bodies = {int(seq): body for seq, body in bundle["payloads"].items()}
-    result = verify_rows(bundle["events"], bodies, bundle["checkpoints"], key)
-    expected = bundle.get("root_at_latest_checkpoint", "")
-    by_seq = {int(r["seq"]): r for r in bundle["events"]}
-    for item in bundle.get("inclusion_proofs", []):
-        row = by_seq.get(int(item["seq"]))
+    if not isinstance(bundle, dict):
+        raise BundleError("not an audit bundle: expected an object")
+    key = _public_key(bundle)
+    bodies = _payloads(bundle)
+    event_rows = _rows(bundle, "events", _EVENT)
+    result = verify_rows(event_rows, bodies, _rows(bundle, "checkpoints", _CHECKPOINT), key)
+    expected = _hashes([bundle.get("root_at_latest_checkpoint")])
+    by_seq = {r["seq"]: r for r in event_rows}
+    for item in _rows(bundle, "inclusion_proofs", _INCLUSION):
+        seq, size = item["seq"], item["tree_size"]
+        row = by_seq.get(seq)
         leaf = leaf_hash(leaf_data(row["seq"], row["at"], row["kind"], row["payload_sha256"])) if row else b""
-        proof = [bytes.fromhex(h) for h in item["proof"]]
-        if not verify_inclusion(
-            int(item["seq"]) - 1, int(item["tree_size"]), leaf, proof, bytes.fromhex(expected)
-        ):
-            result.problems.append(Problem(int(item["seq"]), "is not included in the latest checkpoint"))
+        proof = _hashes(item["proof"])
+        if proof is None or expected is None or not verify_inclusion(seq - 1, size, leaf, proof, expected[0]):
+            result.problems.append(Problem(seq, "is not included in the latest checkpoint"))
     return result

@@ -53,10 +53,15 @@ def verify_command(url: str, public_key: Path | None, bundle: Path | None) -> No
     """Recompute the tree and check every event, payload, checkpoint and proof. Exit 1 naming the first bad
     sequence number."""
     from audit.keys import read_public_signing_key
-    from audit.verify import verify_bundle, verify_log
+    from audit.verify import BundleError, verify_bundle, verify_log
 
     if bundle is not None:
-        result = verify_bundle(json.loads(bundle.read_text()))
+        try:
+            result = verify_bundle(json.loads(bundle.read_bytes()))
+        except BundleError as error:
+            fail(f"{bundle}: {error}", 2)
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested absurdly deep
+            fail(f"{bundle}: not an audit bundle: not JSON", 2)
     elif url and public_key is not None:
         result = verify_log(url, load(read_public_signing_key, public_key))
     else:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -149,6 +150,33 @@ def test_an_export_bundle_verifies_offline_and_detects_changes(url: str) -> None
     assert len(bundle["inclusion_proofs"]) == 20
     bundle["events"][2]["kind"] = "check-completed"
     assert verify_bundle(bundle).first_bad_seq == 3
+
+
+@pytest.mark.parametrize(
+    ("change_bundle", "error"),
+    [
+        (lambda b: b["events"][0].update(signature=None), "events[0].signature must be a string"),
+        (lambda b: b.update(public_key_ed25519=""), "public_key_ed25519 must be an Ed25519 key in base64"),
+        (lambda b: b["payloads"].update({"x": "{}"}), "payloads must map sequence numbers to strings"),
+        (lambda b: b.pop("checkpoints"), "checkpoints must be a list"),
+    ],
+)
+def test_a_malformed_bundle_is_refused_naming_the_part(
+    url: str, tmp_path: Path, change_bundle: Callable[[dict[str, Any]], None], error: str
+) -> None:
+    bundle = json.loads(json.dumps(export_bundle(url, KEY.public_key())))
+    change_bundle(bundle)
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    result = CliRunner().invoke(main, ["audit", "verify", "--bundle", str(path)])
+    assert (result.exit_code, result.output) == (2, f"error: {path}: not an audit bundle: {error}\n")
+
+
+def test_a_bundle_that_is_not_json_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "bundle.json"
+    path.write_bytes(b"\xff{")
+    result = CliRunner().invoke(main, ["audit", "verify", "--bundle", str(path)])
+    assert (result.exit_code, result.output) == (2, f"error: {path}: not an audit bundle: not JSON\n")
 
 
 def test_subjects_are_pseudonymous_and_sealed_to_the_auditors() -> None:
