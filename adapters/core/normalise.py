@@ -169,8 +169,9 @@ def address_key(text: str) -> tuple[str, frozenset[str]]:
 
 
 def number_key(text: str) -> int:
-    """Digits as a number (UPRNs, NHS numbers) for compact storage; 0 when there are none."""
-    return int(text) if text.isdigit() and len(text) <= 18 else 0
+    """ASCII digits as a number (UPRNs, NHS numbers) for compact storage; 0 when there are none."""
+    # isdigit alone admits "²", which int() refuses.
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else 0
 
 
 def date_key(value: str | dt.date | None) -> int:
