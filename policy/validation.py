@@ -24,9 +24,10 @@ MAX_CASE_REF_LENGTH = 64
 EARLIEST_BIRTH = dt.date(1900, 1, 1)
 
 # Letters of any script, with the spaces, hyphens, apostrophes and full stops that real names carry.
-_NAME = re.compile(r"^[^\W\d_](?:[^\W\d_]|[ '’.-])*$")
-_CASE_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9/_.:-]*$")
-_UPRN = re.compile(r"^[0-9]{1,12}$")
+# Matched whole (fullmatch): a `$` would let a final line break through.
+_NAME = re.compile(r"[^\W\d_](?:[^\W\d_]|[ '’.-])*")
+_CASE_REF = re.compile(r"[A-Za-z0-9][A-Za-z0-9/_.:-]*")
+_UPRN = re.compile(r"[0-9]{1,12}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -38,7 +39,7 @@ def _check_name(value: str, field: str, *, required: bool, out: list[FieldViolat
         return
     if len(value) > MAX_NAME_LENGTH:
         out.append(FieldViolation(field, f"must be at most {MAX_NAME_LENGTH} characters"))
-    elif not _NAME.match(text):
+    elif not _NAME.fullmatch(text):
         out.append(
             FieldViolation(field, "must contain only letters, spaces, hyphens, apostrophes and full stops")
         )
@@ -88,7 +89,7 @@ def _check_address(address: common_pb2.Address, prefix: str, out: list[FieldViol
         out.append(FieldViolation(f"{prefix}town", f"must be at most {MAX_NAME_LENGTH} printable characters"))
     if address.postcode and normalise_postcode(address.postcode) is None:
         out.append(FieldViolation(f"{prefix}postcode", "must be a full UK postcode such as B1 1AA"))
-    if address.uprn and not _UPRN.match(address.uprn):
+    if address.uprn and not _UPRN.fullmatch(address.uprn):
         out.append(FieldViolation(f"{prefix}uprn", "must be 1 to 12 digits"))
 
 
@@ -184,7 +185,7 @@ def _check_reasons(
     case_ref = request.case_ref.strip()
     if len(request.case_ref) > MAX_CASE_REF_LENGTH:
         out.append(FieldViolation("case_ref", f"must be at most {MAX_CASE_REF_LENGTH} characters"))
-    elif case_ref and not _CASE_REF.match(case_ref):
+    elif case_ref and not _CASE_REF.fullmatch(case_ref):
         out.append(FieldViolation("case_ref", "must contain only letters, digits and / _ . : -"))
     elif purpose is not None and purpose.requires_case_ref and not case_ref:
         out.append(FieldViolation("case_ref", f"is required for purpose {purpose.id}"))
