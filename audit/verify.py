@@ -211,14 +211,26 @@ def verify_bundle(bundle: Any) -> Verification:
     key = _public_key(bundle)
     bodies = _payloads(bundle)
     event_rows = _rows(bundle, "events", _EVENT)
-    result = verify_rows(event_rows, bodies, _rows(bundle, "checkpoints", _CHECKPOINT), key)
-    expected = _hashes([bundle.get("root_at_latest_checkpoint")])
+    checkpoint_rows = _rows(bundle, "checkpoints", _CHECKPOINT)
+    result = verify_rows(event_rows, bodies, checkpoint_rows, key)
+    # The proofs are of inclusion in the latest checkpoint, whose size and root its signature covers: a root
+    # or a tree size of the bundle's own is not evidence (a proof for 9 events also fits 10 events' shape).
+    latest = max(checkpoint_rows, key=lambda r: int(r["tree_size"]), default=None)
+    size, root_hash = (latest["tree_size"], latest["root_hash"]) if latest else (0, "")
+    if bundle.get("root_at_latest_checkpoint") != root_hash:
+        result.problems.append(Problem(None, f"the bundle's latest root is not the checkpoint's at {size}"))
+    expected = _hashes([root_hash])
     by_seq = {r["seq"]: r for r in event_rows}
     for item in _rows(bundle, "inclusion_proofs", _INCLUSION):
-        seq, size = item["seq"], item["tree_size"]
+        seq = item["seq"]
         row = by_seq.get(seq)
         leaf = leaf_hash(leaf_data(row["seq"], row["at"], row["kind"], row["payload_sha256"])) if row else b""
         proof = _hashes(item["proof"])
-        if proof is None or expected is None or not verify_inclusion(seq - 1, size, leaf, proof, expected[0]):
+        if (
+            item["tree_size"] != size
+            or proof is None
+            or expected is None
+            or not verify_inclusion(seq - 1, size, leaf, proof, expected[0])
+        ):
             result.problems.append(Problem(seq, "is not included in the latest checkpoint"))
     return result
