@@ -55,10 +55,13 @@ class Verification:
 
 def _signed(key: Ed25519PublicKey, signature: str, data: bytes) -> bool:
     try:
-        key.verify(base64.b64decode(signature), data)
+        raw = base64.b64decode(signature, validate=True)
+        key.verify(raw, data)
     except (InvalidSignature, ValueError):
         return False
-    return True
+    # The signature as written, not only what it decodes to: a line break or other padding bits decode to the
+    # same bytes, and would leave an altered row verifying.
+    return base64.b64encode(raw).decode() == signature
 
 
 def verify_rows(
