@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -88,7 +88,7 @@ class Party(Frozen):
     # The party's Ed25519 public key for signing this agreement ("ed25519:..."), from `lateral dsa keygen`.
     signing_key: str = ""
     # The agencies whose data this party controls (adapter agency ids); empty for a party that only asks.
-    agencies: tuple[str, ...] = ()
+    agencies: tuple[Annotated[str, Field(pattern=_ID)], ...] = ()
 
     @field_validator("signing_key")
     @classmethod
