@@ -16,7 +16,6 @@ they release. Times are integers (minutes of the week): Cedar compares them twic
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from policy.agreement import Agreement, Permission, Restriction
@@ -28,8 +27,16 @@ ACTION = "Lateral::Action"
 MINUTES_PER_WEEK = 7 * 1440
 
 
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+
+
 def _string(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """A Cedar string literal. Cedar's escapes are Rust's, not JSON's: no \\b, \\f or \\u0001, but \\u{1}."""
+    return (
+        '"'
+        + "".join(_ESCAPES.get(c) or (c if c.isprintable() else f"\\u{{{ord(c):x}}}") for c in value)
+        + '"'
+    )
 
 
 def _entities(kind: str, ids: Iterable[str]) -> str:
