@@ -76,8 +76,11 @@ def check_usable(agreement: Agreement, data: dict[str, Any]) -> None:
     decision = engine.decide(request)
     assert isinstance(decision, Decision)
     if decision.allowed:
-        categories = [c for r in agreement.restrictions for c in r.categories]
-        engine.hidden_categories(request, categories)
+        # Whatever its text, a category an unconditional restriction names is never disclosed.
+        restricted = engine.restricted_categories(request.agency)
+        assert engine.hidden_categories(request, restricted) == restricted, (
+            "a restricted category is disclosed"
+        )
 
 
 def load(data: dict[str, Any]) -> None:

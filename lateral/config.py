@@ -51,6 +51,8 @@ def parse_toml(data: bytes, source: Path | str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{source}: not valid TOML: {error}") from None
+    except RecursionError:  # tomllib parses nested arrays and tables recursively, with no limit of its own
+        raise ConfigError(f"{source}: not valid TOML: nested too deeply") from None
 
 
 def parse_model(model: type[M], data: dict[str, Any], source: Path | str) -> M:

@@ -33,8 +33,9 @@ PartyKind = Literal["police", "fire-and-rescue", "nhs", "local-authority", "educ
 
 _ID = r"^[a-z][a-z0-9-]{0,62}$"
 _CLAUSE_ID = r"^[A-Za-z][A-Za-z0-9._-]{0,31}$"
-_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")
-_KEY = re.compile(r"^ed25519:[A-Za-z0-9+/]{43}=$")
+# Matched whole (fullmatch): a `$` would let a final line break through.
+_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]|24:00")
+_KEY = re.compile(r"ed25519:[A-Za-z0-9+/]{43}=")
 _POLICE_BASIS = "DPA 2018 Part 3"
 
 
@@ -57,7 +58,7 @@ class AgreementHeader(Frozen):
     def _zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a folder of the database
             raise ValueError(f"unknown time zone {value!r}") from None
         return value
 
@@ -93,7 +94,7 @@ class Party(Frozen):
     @field_validator("signing_key")
     @classmethod
     def _key(cls, value: str) -> str:
-        if value and not _KEY.match(value):
+        if value and not _KEY.fullmatch(value):
             raise ValueError("must be 'ed25519:' followed by a base64 public key (lateral dsa keygen)")
         return value
 
@@ -114,7 +115,7 @@ class Hours(Frozen):
     @field_validator("start", "end")
     @classmethod
     def _time(cls, value: str) -> str:
-        if not _TIME.match(value):
+        if not _TIME.fullmatch(value):
             raise ValueError("must be a time HH:MM (00:00 to 24:00)")
         return value
 
@@ -162,7 +163,7 @@ class Permission(Frozen):
     @classmethod
     def _roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for role in value:
-            if not re.match(_ID, role):
+            if not re.fullmatch(_ID, role):
                 raise ValueError(f"role {role!r} must be lower-case letters, digits and hyphens")
         return value
 
@@ -276,7 +277,8 @@ def _clause(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             parts[-1] += f"[{part}]"
             node = node[part] if isinstance(node, list) and part < len(node) else None
-            if isinstance(node, dict) and isinstance(node.get("id"), str):
+            # Named by its id, unless the id would break the problem's line (it is then the problem itself).
+            if isinstance(node, dict) and isinstance(node.get("id"), str) and node["id"].isprintable():
                 parts[-1] += f" ({node['id']})"
         else:
             parts.append(part)
