@@ -269,6 +269,11 @@ def _cross_references(agreement: Agreement) -> list[str]:
     return problems
 
 
+def _printable(text: str) -> str:
+    """Text as written when it prints on one line, else quoted with escapes (a problem is one line)."""
+    return text if text.isprintable() else repr(text)
+
+
 def _clause(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
     """A validation location as a DPO would find it: "permissions[2] (P3): release"."""
     parts: list[str] = []
@@ -277,11 +282,10 @@ def _clause(data: dict[str, Any], loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             parts[-1] += f"[{part}]"
             node = node[part] if isinstance(node, list) and part < len(node) else None
-            # Named by its id, unless the id would break the problem's line (it is then the problem itself).
-            if isinstance(node, dict) and isinstance(node.get("id"), str) and node["id"].isprintable():
-                parts[-1] += f" ({node['id']})"
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
+                parts[-1] += f" ({_printable(node['id'])})"
         else:
-            parts.append(part)
+            parts.append(_printable(part))
             node = node.get(part) if isinstance(node, dict) else None
     return ": ".join(parts) or "(top level)"
 

@@ -79,6 +79,9 @@ def test_any_text_in_a_clause_gives_a_usable_agreement_or_a_config_error(
         (("permissions", 0, "roles", 0), "mash-manager\n", "permissions[0] (P1): roles"),
         (("permissions", 3, "hours", "to"), "18:00\n", "permissions[3] (P4): hours: to"),
         (("parties", 0, "agencies", 0), 'social"care', "parties[0] (northshire-council): agencies[0]"),
+        # A line break in a key or id is escaped: each problem stays on its line (fuzzer; fixed).
+        (("x\u2028y",), "1", "'x\\u2028y': Extra inputs are not permitted"),
+        (("parties", 0, "id"), "a\nb", "parties[0] ('a\\nb'): id: String should match pattern"),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_clause(
