@@ -121,6 +121,8 @@ class Hours(Frozen):
 
     @model_validator(mode="after")
     def _order(self) -> Hours:
+        if not self.days:  # hours on no day would compile to an empty condition, which Cedar cannot parse
+            raise ValueError("'days' must name at least one day")
         if minutes(self.end) <= minutes(self.start):
             raise ValueError("'to' must be later than 'from'")
         return self

@@ -78,6 +78,12 @@ def test_any_text_in_a_clause_gives_a_usable_agreement_or_a_config_error(
         (("agreement", "timezone"), "Europe", "agreement: timezone: unknown time zone 'Europe'"),
         (("permissions", 0, "roles", 0), "mash-manager\n", "permissions[0] (P1): roles"),
         (("permissions", 3, "hours", "to"), "18:00\n", "permissions[3] (P4): hours: to"),
+        # Hours on no day compiled to a condition Cedar cannot parse (fuzzer; fixed).
+        (
+            ("permissions", 3, "hours", "days"),
+            [],
+            "permissions[3] (P4): hours: 'days' must name at least one day",
+        ),
         (("parties", 0, "agencies", 0), 'social"care', "parties[0] (northshire-council): agencies[0]"),
         # A line break in a key or id is escaped: each problem stays on its line (fuzzer; fixed).
         (("x\u2028y",), "1", "'x\\u2028y': Extra inputs are not permitted"),
@@ -85,7 +91,7 @@ def test_any_text_in_a_clause_gives_a_usable_agreement_or_a_config_error(
     ],
 )
 def test_a_bad_value_is_refused_naming_the_clause(
-    field: tuple[str | int, ...], value: str, problem: str
+    field: tuple[str | int, ...], value: Any, problem: str
 ) -> None:
     data = example_data()
     _set(data, field, value)
