@@ -90,18 +90,21 @@ def fuzz(target: str, seconds: int, work: Path, corpus: Path | None = None) -> R
         command, cwd=REPO, env=env, capture_output=True, text=True, check=False
     )
     elapsed = time.monotonic() - started
-    output = done.stdout + done.stderr
     log = work / "fuzz.log"
-    log.write_text(output)
-    executions = _last(r"stat::number_of_executed_units:\s*(\d+)", output)
+    log.write_text(done.stdout + done.stderr)
+    return read_report(target, done.stdout + done.stderr, done.returncode, elapsed, log)
+
+
+def read_report(target: str, output: str, exit_code: int, seconds: float, log: Path) -> Run:
+    """What libFuzzer (with -print_final_stats=1) and atheris printed, as a Run."""
     return Run(
         target=target,
-        seconds=elapsed,
-        executions=executions,
+        seconds=seconds,
+        executions=_last(r"stat::number_of_executed_units:\s*(\d+)", output),
         coverage=_last(r"\bcov: (\d+)", output),
         features=_last(r"\bft: (\d+)", output),
         corpus=_last(r"\bcorp: (\d+)", output),
-        exit_code=done.returncode,
+        exit_code=exit_code,
         artifacts=re.findall(r"Test unit written to (\S+)", output),
         error=_error(output),
         log=log,
