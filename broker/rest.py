@@ -293,7 +293,7 @@ def create_app(servicer: BrokerServicer) -> FastAPI:
             justification=body.justification,
             case_ref=body.case_ref,
         )
-        return _out(await servicer.answer(caller_of(request), message, None))
+        return _out(await servicer.answer(lambda: caller_of(request), message, None))
 
     @app.post("/v1/households", response_model=CheckOut, responses=responses, summary="Check a household")
     async def household(body: HouseholdIn, request: Request) -> CheckOut:
@@ -303,7 +303,7 @@ def create_app(servicer: BrokerServicer) -> FastAPI:
             justification=body.justification,
             case_ref=body.case_ref,
         )
-        return _out(await servicer.answer(caller_of(request), message, None))
+        return _out(await servicer.answer(lambda: caller_of(request), message, None))
 
     jobs: dict[str, tuple[str, BulkJobOut]] = {}  # job id -> (owning organisation, its state)
 
