@@ -181,9 +181,12 @@ class Trend:
     last: float
     grew: bool
 
+    def value(self, number: float) -> str:
+        return f"{number:,.2f}{f' {self.unit}' if self.unit else ''}"
+
     def __str__(self) -> str:
         return (
-            f"{self.name}: {self.first:,.2f} -> {self.last:,.2f} {self.unit} "
+            f"{self.name}: {self.value(self.first)} -> {self.value(self.last)} "
             f"({self.last - self.first:+,.2f}): {'GREW' if self.grew else 'flat'}"
         )
 

@@ -209,7 +209,8 @@ def _report(run: Run, audit: Account, args: argparse.Namespace) -> tuple[list[st
         f"{audit.rows_differing} / {audit.disclosures_lost} |",
         f"| checks received but never completed (their calls failed) | {audit.unfinished} |",
         "",
-        "Rows per agency (an agency's rows are bad while it restarts; `settle` s after it listens again):",
+        f"Rows per agency (an agency's rows may be bad from {args.deadline:g} s before it is stopped to "
+        f"{args.settle:g} s after it listens again):",
         "",
         "| agency | restarts | rows answered | UNAVAILABLE | TIMEOUT | bad outside its restarts |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
@@ -221,7 +222,7 @@ def _report(run: Run, audit: Account, args: argparse.Namespace) -> tuple[list[st
         "| series | first fifth | last fifth | change | verdict |",
         "| --- | ---: | ---: | ---: | --- |",
         *(
-            f"| {t.name} | {t.first:,.2f} {t.unit} | {t.last:,.2f} {t.unit} | {t.last - t.first:+,.2f} | "
+            f"| {t.name} | {t.value(t.first)} | {t.value(t.last)} | {t.last - t.first:+,.2f} | "
             f"{'**grew**' if t.grew else 'flat'} |"
             for t in found
         ),
