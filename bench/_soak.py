@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from audit.keys import AuditSection, read_public_signing_key
 from audit.reader import read_events
@@ -27,6 +28,20 @@ BAD = ("UNAVAILABLE", "TIMEOUT")
 DISCLOSURES = {"disclosure", "disclosure-refused"}
 
 
+class Row(NamedTuple):
+    """An agency's row of an answer: its outcome, status code and reason (CIRCUIT_OPEN: not asked, as it
+    kept failing)."""
+
+    agency: str
+    outcome: str
+    status: str
+    reason: str
+
+    @property
+    def bad(self) -> bool:
+        return self.outcome in BAD
+
+
 @dataclass(frozen=True)
 class Answer:
     """One check, reduced to what the soak needs (keeping 36,000 responses would grow this process)."""
@@ -35,13 +50,18 @@ class Answer:
     ms: float
     code: str  # the call's gRPC status code name
     check_id: str
-    rows: tuple[tuple[str, str, str], ...]  # (agency, outcome, status code) per row
+    rows: tuple[Row, ...]
 
     @classmethod
     def of(cls, call: Call, start: float) -> Answer:
         response = call.response
         rows = tuple(
-            (r.agency_id, common_pb2.Outcome.Name(r.finding.outcome).removeprefix("OUTCOME_"), r.status.code)
+            Row(
+                r.agency_id,
+                common_pb2.Outcome.Name(r.finding.outcome).removeprefix("OUTCOME_"),
+                r.status.code,
+                r.status.reason,
+            )
             for r in (response.results if response is not None else ())
         )
         check_id = response.check_id if response is not None else ""
@@ -85,7 +105,7 @@ class Interval:
     sent: int
     answered: int
     failed: Counter[str]  # calls by gRPC code
-    by_agency: Counter[tuple[str, str]]  # (agency, kind of row): see `rows`
+    by_agency: Counter[tuple[str, str]]  # (agency, kind of row): see `rows`; and (agency, "CIRCUIT_OPEN")
     p50: float  # ms, of the answered calls
     p99: float
 
@@ -97,9 +117,13 @@ class Interval:
             answered=len(latencies),
             failed=Counter(a.code for a in answers if not a.ok),
             by_agency=Counter(
-                (agency, outcome if outcome in (*BAD, "DENIED") else "answered")
+                (row.agency, kind)
                 for a in answers
-                for agency, outcome, _ in a.rows
+                for row in a.rows
+                for kind in (
+                    row.outcome if row.outcome in (*BAD, "DENIED") else "answered",
+                    *(("CIRCUIT_OPEN",) if row.reason == "CIRCUIT_OPEN" else ()),
+                )
             ),
             p50=statistics.median(latencies) if latencies else 0.0,
             p99=percentile(latencies, 0.99) if latencies else 0.0,
@@ -110,7 +134,8 @@ class Interval:
         """Rows by kind: "answered" (any outcome from the agency), DENIED, UNAVAILABLE, TIMEOUT."""
         kinds: Counter[str] = Counter()
         for (_, kind), n in self.by_agency.items():
-            kinds[kind] += n
+            if kind != "CIRCUIT_OPEN":
+                kinds[kind] += n
         return kinds
 
     @property
@@ -145,10 +170,12 @@ class Timeline:
         """A failed call, or a bad row from an agency that was not restarting."""
         if not answer.ok:
             return True
-        return any(
-            outcome in BAD
-            and not any(r.covers(agency, answer.sent, self.deadline, self.settle) for r in self.restarts)
-            for agency, outcome, _ in answer.rows
+        return any(map(self.unexplained, itertools.repeat(answer), answer.rows))
+
+    def unexplained(self, answer: Answer, row: Row) -> bool:
+        """A bad row that no restart of its agency explains."""
+        return row.bad and not any(
+            r.covers(row.agency, answer.sent, self.deadline, self.settle) for r in self.restarts
         )
 
     def recover(self, answers: Sequence[Answer]) -> None:
@@ -157,8 +184,7 @@ class Timeline:
             answered = (
                 a.sent
                 for a in answers
-                if a.sent >= r.ready
-                and any(agency == r.agency and outcome not in BAD for agency, outcome, _ in a.rows)
+                if a.sent >= r.ready and any(row.agency == r.agency and not row.bad for row in a.rows)
             )
             r.recovered = min(answered, default=None)
 
@@ -248,7 +274,7 @@ class Account:
     acknowledged: int = 0  # checks answered OK
     lost: int = 0  # of those, with no check-completed event in the broker's log
     unfinished: int = 0  # check-received events with no check-completed (their calls failed)
-    rows_differing: int = 0  # rows whose outcome or status differ from the log's
+    rows_differing: int = 0  # rows whose outcome, status or reason differ from the log's
     disclosures_lost: int = 0  # rows an agency answered with no disclosure event in its own log
 
     @property
@@ -274,14 +300,15 @@ def account(audit: Mapping[str, AuditSection], answers: Sequence[Answer]) -> Acc
             else f"NOT VERIFIED: {'; '.join(map(str, v.problems[:3]))}"
         )
     received: set[str] = set()
-    completed: dict[str, dict[str, tuple[str, str]]] = {}
+    completed: dict[str, dict[str, tuple[str, str, str]]] = {}
     for event in read_events(audit["broker"].url):
         payload = event.payload or {}
         if event.kind == "check-received":
             received.add(str(payload["check_id"]))
         elif event.kind == "check-completed":
             completed[str(payload["check_id"])] = {
-                agency: (row["outcome"], row["status"]) for agency, row in payload["results"].items()
+                agency: (row["outcome"], row["status"], row["reason"])
+                for agency, row in payload["results"].items()
             }
     disclosed = {
         agency: {
@@ -298,10 +325,10 @@ def account(audit: Mapping[str, AuditSection], answers: Sequence[Answer]) -> Acc
         if logged is None:
             result.lost += 1
             continue
-        for agency, outcome, status in a.rows:
-            if logged.get(agency) != (outcome, status):
+        for row in a.rows:
+            if logged.get(row.agency) != (row.outcome, row.status, row.reason):
                 result.rows_differing += 1
-            if status == "OK" and a.check_id not in disclosed.get(agency, set()):
+            if row.status == "OK" and a.check_id not in disclosed.get(row.agency, set()):
                 result.disclosures_lost += 1
     return result
 

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench._soak import (
-    BAD,
     Account,
     Answer,
     Interval,
@@ -159,7 +158,9 @@ async def _soak(files: Files, town: Town, args: argparse.Namespace) -> tuple[Run
                 await channel.close()
         _say("stopping every service gracefully, then verifying the audit logs...")
         await asyncio.to_thread(federation.stop_processes)
+        verifying = time.monotonic()
         audit = await asyncio.to_thread(account, files.audit, run.answers)
+        _say(f"audit logs read and verified in {time.monotonic() - verifying:.0f} s")
     finally:
         await asyncio.to_thread(federation.stop)
     return run, audit
@@ -212,8 +213,9 @@ def _report(run: Run, audit: Account, args: argparse.Namespace) -> tuple[list[st
         f"Rows per agency (an agency's rows may be bad from {args.deadline:g} s before it is stopped to "
         f"{args.settle:g} s after it listens again):",
         "",
-        "| agency | restarts | rows answered | UNAVAILABLE | TIMEOUT | bad outside its restarts |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| agency | restarts | rows answered | UNAVAILABLE | of which not asked (circuit open) | TIMEOUT "
+        "| bad outside its restarts |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
         *(_agency_row(agency, whole, timeline, answers) for agency in agencies),
         "",
         "First fifth of the run against the last (medians of the samples; latency and errors of the checks "
@@ -227,12 +229,19 @@ def _report(run: Run, audit: Account, args: argparse.Namespace) -> tuple[list[st
             for t in found
         ),
     ]
+    lines += [
+        "",
+        "Restarts (the first answer is that of the first check sent after the adapter listened again that it "
+        "answered):",
+        "",
+        "| at | agency | signal | down (stop asked to listening) | first answer after listening |",
+        "| ---: | --- | --- | ---: | ---: |",
+    ]
     for r in restarts:
+        at, gone = _clock(r.stopped).strip(), f"{r.ready - r.stopped:.1f} s"
         recovered = f"{r.recovered - r.ready:.1f} s" if r.recovered is not None else "never"
-        _say(
-            f"restart {_clock(r.stopped).strip()} {r.agency} {r.signal}: down {r.ready - r.stopped:.1f} s, "
-            f"first answer {recovered} after listening"
-        )
+        lines.append(f"| {at} | {r.agency} | {r.signal} | {gone} | {recovered} |")
+        _say(f"restart {at} {r.agency} {r.signal}: down {gone}, first answer {recovered} after listening")
     for t in found:
         _say(str(t))
     _say(f"broker RSS slope after the first fifth: {rss_slope:+.3f} MB/min")
@@ -242,17 +251,12 @@ def _report(run: Run, audit: Account, args: argparse.Namespace) -> tuple[list[st
 
 def _agency_row(agency: str, whole: Interval, timeline: Timeline, answers: list[Answer]) -> str:
     outside = sum(
-        1
-        for a in answers
-        for name, outcome, _ in a.rows
-        if name == agency
-        and outcome in BAD
-        and not any(r.covers(agency, a.sent, timeline.deadline, timeline.settle) for r in timeline.restarts)
+        1 for a in answers for row in a.rows if row.agency == agency and timeline.unexplained(a, row)
     )
     return (
         f"| {agency} | {sum(r.agency == agency for r in timeline.restarts)} | "
         f"{whole.by_agency[agency, 'answered']:,} | {whole.by_agency[agency, 'UNAVAILABLE']:,} | "
-        f"{whole.by_agency[agency, 'TIMEOUT']:,} | {outside} |"
+        f"{whole.by_agency[agency, 'CIRCUIT_OPEN']:,} | {whole.by_agency[agency, 'TIMEOUT']:,} | {outside} |"
     )
 
 

@@ -5,21 +5,24 @@ outstanding calls whatever the answers do."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from typing import Any
 
 import grpc
 import pytest
 
-from bench._soak import Answer, Restart, Sample, Timeline, slope, trends
+from bench._soak import Answer, Interval, Restart, Row, Sample, Timeline, slope, trends
 from bench.load import Call, Footprint, open_loop
 from protos.lateral.v1 import broker_pb2, common_pb2
 
-ANSWERED = ("KNOWN", "OK")
-DOWN = ("UNAVAILABLE", "UNAVAILABLE")
+ANSWERED = ("KNOWN", "OK", "PERMITTED")
+DOWN = ("UNAVAILABLE", "UNAVAILABLE", "")
 
 
-def _answer(sent: float, police: tuple[str, str] = ANSWERED, fire: tuple[str, str] = ANSWERED) -> Answer:
-    return Answer(sent, 10.0, "OK", f"c{sent}", (("police", *police), ("fire", *fire)))
+def _answer(
+    sent: float, police: tuple[str, str, str] = ANSWERED, fire: tuple[str, str, str] = ANSWERED
+) -> Answer:
+    return Answer(sent, 10.0, "OK", f"c{sent}", (Row("police", *police), Row("fire", *fire)))
 
 
 def _timeline() -> Timeline:
@@ -45,6 +48,21 @@ def test_recovery_is_the_first_check_sent_after_listening_that_the_agency_answer
     answers = [_answer(101.0, police=DOWN), _answer(102.5, police=DOWN), _answer(103.5), _answer(103.0)]
     timeline.recover(answers)
     assert timeline.restarts[0].recovered == 103.0
+
+
+def test_rows_are_counted_per_agency_with_those_not_asked_while_a_circuit_was_open() -> None:
+    open_circuit = ("UNAVAILABLE", "UNAVAILABLE", "CIRCUIT_OPEN")
+    interval = Interval.of([_answer(1.0), _answer(2.0, police=DOWN), _answer(3.0, police=open_circuit)])
+    assert interval.by_agency == Counter(
+        {
+            ("police", "answered"): 1,
+            ("police", "UNAVAILABLE"): 2,
+            ("police", "CIRCUIT_OPEN"): 1,
+            ("fire", "answered"): 3,
+        }
+    )
+    assert (interval.rows, interval.bad_rows) == (Counter({"answered": 4, "UNAVAILABLE": 2}), 2)
+    assert (interval.sent, interval.answered, interval.p50) == (3, 3, 10.0)
 
 
 def _samples(rss: list[float], fds: int = 24) -> list[Sample]:
