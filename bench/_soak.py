@@ -238,8 +238,9 @@ def trends(
     threads by more than 2, a latency percentile by half and 2 ms, the error rate by 0.5 point.
     """
     fifth = seconds / 5
-    early = [s for s in samples if s.at <= fifth]
-    late = [s for s in samples if s.at >= seconds - fifth]
+    # A run shorter than five samples has fifths without one: its first and last samples stand in.
+    early = [s for s in samples if s.at <= fifth] or list(samples[:1])
+    late = [s for s in samples if s.at >= seconds - fifth] or list(samples[-1:])
     result: list[Trend] = []
 
     def medians(value: Callable[[Sample], float]) -> tuple[float, float]:

@@ -140,19 +140,28 @@ async def _soak(files: Files, town: Town, args: argparse.Namespace) -> tuple[Run
             def done(call: Call) -> None:
                 run.answers.append(Answer.of(call, run.start))
 
-            background = [
+            load = asyncio.create_task(
+                open_loop(
+                    stubs, town.requests, rate=args.rate, seconds=seconds, timeout=args.deadline, done=done
+                )
+            )
+            tasks = [
+                load,
                 asyncio.create_task(_sample(federation, run, args.sample_every, seconds)),
                 asyncio.create_task(_restart(federation, run, args.restart_every, seconds)),
             ]
             try:
-                run.skipped = await open_loop(
-                    stubs, town.requests, rate=args.rate, seconds=seconds, timeout=args.deadline, done=done
-                )
-                await background[0]  # the last sample
+                # A restart that fails (an adapter that does not come back) ends the soak at once.
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+                for task in tasks:
+                    error = task.exception() if task.done() else None
+                    if error is not None:
+                        raise error
+                run.skipped = load.result()
             finally:
-                for task in background:
+                for task in tasks:
                     task.cancel()
-                await asyncio.gather(*background, return_exceptions=True)
+                await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             for channel in channels:
                 await channel.close()

@@ -93,6 +93,11 @@ def test_trends_say_flat_within_the_noise_and_grew_beyond_it() -> None:
     assert (errors[-1].first, errors[-1].last, errors[-1].grew) == (0.0, 100.0, True)
 
 
+def test_a_run_too_short_for_a_sample_per_fifth_compares_its_first_and_last_samples() -> None:
+    short, _ = trends(_samples([110.0, 111.0, 112.0]), [_answer(1.0)], _timeline(), 45.0)
+    assert (short[0].first, short[0].last, short[0].grew) == (110.0, 112.0, False)
+
+
 def test_slope_is_the_least_squares_fit() -> None:
     assert slope([(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]) == pytest.approx(2.0)
     assert slope([(1.0, 4.0)]) == 0.0
