@@ -314,12 +314,21 @@ def write_files(folder: Path, town: Town, agencies: int, audit: str) -> Files:
     return Files(folder, pki, ids, configs, tuple(keys.values()), sections, databases)
 
 
+# The broker's sections for measuring capacity: no load shedding, so that a closed loop of callers is never
+# refused (bench/overload.py measures shedding itself).
+NO_SHEDDING: dict[str, Any] = {"resilience": {"overload": {"adaptive": False, "max_in_flight": 100_000}}}
+
+
 async def start(
-    files: Files, broker_args: Sequence[str] = (), adapters: Sequence[str] | None = None
+    files: Files,
+    broker_args: Sequence[str] = (),
+    adapters: Sequence[str] | None = None,
+    broker_sections: dict[str, Any] | None = None,
 ) -> Federation:
     """Starts the adapters (building their indexes in parallel), then the broker over them (`broker_args`,
     e.g. ["--workers", "2"], are added to its command line). Given `adapters` (addresses of adapters
-    already serving, such as bare ones, one per agency), starts only the broker, over those."""
+    already serving, such as bare ones, one per agency), starts only the broker, over those.
+    `broker_sections` go into the broker's configuration (e.g. NO_SHEDDING)."""
     federation = Federation(files.folder, files.pki, databases=list(files.databases))
     try:
         if adapters is None:
@@ -339,7 +348,7 @@ async def start(
             files.keys,
             LimitsSection(per_user_per_minute=100_000, per_organisation_per_minute=1_000_000),
         )
-        await asyncio.to_thread(_without_rest, broker_path)
+        await asyncio.to_thread(_amend_broker, broker_path, broker_sections or {})
         federation.broker = _Process("broker", "serve", "--config", str(broker_path), *broker_args)
         await federation.broker.ready()
     except BaseException:
@@ -362,8 +371,10 @@ def _adapter_config(
     add_sections(path, tls=pki.adapter_tls(agency), audit=audit, policy=policy)
 
 
-def _without_rest(path: Path) -> None:
+def _amend_broker(path: Path, sections: dict[str, Any]) -> None:
+    """No REST API; `sections` added to (or replacing) the broker configuration's."""
     with open(path, "rb") as handle:
         data = tomllib.load(handle)
     data.pop("rest", None)
+    data.update(sections)
     path.write_text(tomli_w.dumps(data))

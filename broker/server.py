@@ -33,6 +33,7 @@ from lateral.errors import (
     LateralError,
     OverloadedError,
     PermissionDeniedError,
+    TooLateError,
     maps_errors,
     maps_stream_errors,
 )
@@ -54,6 +55,8 @@ from protos.lateral.v1 import adapter_pb2, broker_pb2, broker_pb2_grpc, common_p
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = broker_pb2.DESCRIPTOR.services_by_name["LateralCheck"].full_name
+# Less time than this for an agency to answer is not worth asking it.
+_LEAST_AGENCY_MS = 50
 # What can be asked: a person, or a household at an address.
 Asked = broker_pb2.CheckRequest | broker_pb2.HouseholdRequest
 
@@ -243,6 +246,10 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         and REST. At capacity it is refused before anything else, the caller's identity included: the
         cheapest answer the broker can give (broker/admission.py)."""
         t = self._terms
+        if remaining is not None and remaining * 1000 < t.config.broker.reserve_ms + _LEAST_AGENCY_MS:
+            # It waited too long to be served (a queue): asking agencies now would only yield timeouts.
+            self._metrics.shed()
+            raise TooLateError("the check arrived with too little of its deadline left to ask any agency")
         try:
             t.admission.enter()
         except OverloadedError:
