@@ -21,7 +21,9 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,12 +91,26 @@ def engine_for(url: str) -> sa.Engine:
         @sa.event.listens_for(engine, "connect")
         def _pragmas(connection: Any, _: Any) -> None:
             cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA busy_timeout=5000")
+            _wal(cursor)
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.close()
 
     return engine
+
+
+def _wal(cursor: Any) -> None:
+    """Puts a SQLite database in WAL mode. Switching a new database while another process switches it too
+    fails at once with "database is locked" (busy_timeout does not apply): tried again for up to 5 s."""
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 # The lock of `exclusive`: a PostgreSQL advisory lock key (its locks are per database), and a MariaDB/MySQL
