@@ -34,24 +34,26 @@ def fingerprint(key: Ed25519PublicKey) -> str:
 
 def ensure_key(log: AuditLog, signer: Ed25519PrivateKey, previous: Ed25519PrivateKey | None = None) -> None:
     """Makes `signer` the log's key: names it in a new log, or hands over from `previous` (which must be the
-    key the log names now).
+    key the log names now). Reads and writes in one `AuditLog.exclusive` transaction, so that services
+    starting together on one log name (or hand over to) their key once: the others find it named.
 
     Raises:
         ConfigError: the log is signed with another key and no (matching) previous key was given.
+        AuditUnavailableError: the log cannot be read or written.
     """
     new = key_text(signer.public_key())
-    last = log.last_of(KEY_EVENTS)
-    if last is None:
-        log.append("log-key", {"public_key": new})
-        return
-    current = str(last["public_key"])
-    if current == new:
-        return
-    if previous is None or key_text(previous.public_key()) != current:
-        raise ConfigError(
-            "the audit log is signed with another key: to rotate keys, set previous_signing_key to the key "
-            f"in use now (fingerprint {fingerprint(key_from_text(current))})"
-        )
-    log.append(
-        "key-rotated", {"public_key": new, "previous": fingerprint(previous.public_key())}, signer=previous
-    )
+    with log.exclusive() as conn:
+        last = log.last_of(KEY_EVENTS, conn)
+        if last is None:
+            log.write(conn, [("log-key", {"public_key": new})])
+            return
+        current = str(last["public_key"])
+        if current == new:
+            return
+        if previous is None or key_text(previous.public_key()) != current:
+            raise ConfigError(
+                "the audit log is signed with another key: to rotate keys, set previous_signing_key to the "
+                f"key in use now (fingerprint {fingerprint(key_from_text(current))})"
+            )
+        handover = {"public_key": new, "previous": fingerprint(previous.public_key())}
+        log.write(conn, [("key-rotated", handover)], signer=previous)

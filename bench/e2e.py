@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from bench.bare import BareTls, start_bare
-from bench.federation import Federation, Files, Town, make_town, start, write_files
+from bench.federation import NO_SHEDDING, Federation, Files, Town, make_town, start, write_files
 from bench.load import Figures, measure
 from bench.record import DOC, record
 from lateral.demo.agreement import DEMO_CALLER
@@ -33,7 +33,7 @@ CACHE = Path(__file__).resolve().parent.parent / ".bench-cache"
 async def _system(
     files: Files, town: Town, args: argparse.Namespace, broker_args: tuple[str, ...] = ()
 ) -> Figures:
-    federation: Federation = await start(files, broker_args)
+    federation: Federation = await start(files, broker_args, broker_sections=NO_SHEDDING)
     try:
         return await federation.measure(town.requests, sequential=args.sequential, concurrent=args.concurrent)
     finally:

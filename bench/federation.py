@@ -127,6 +127,7 @@ class _Process:
     """A `lateral ... serve` process; ready() waits for its " listening on " line."""
 
     def __init__(self, *args: str) -> None:
+        self.args = args
         self.proc = subprocess.Popen(  # noqa: S603 - our own command line
             [sys.executable, "-m", "lateral", *args],
             stderr=subprocess.PIPE,
@@ -173,6 +174,12 @@ class _Process:
                 self.proc.kill()
                 self.proc.wait(10)
 
+    def kill(self) -> None:
+        """SIGKILL: no graceful stop, as when a machine or the process dies."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
 
 @dataclass
 class Federation:
@@ -183,6 +190,8 @@ class Federation:
     broker: _Process | None = None
     adapters: list[_Process] = field(default_factory=list)
     databases: list[str] = field(default_factory=list)
+    # The agencies of `adapters`, in the same order (empty when the adapters are not this federation's).
+    agencies: list[str] = field(default_factory=list)
 
     @property
     def address(self) -> str:
@@ -218,13 +227,35 @@ class Federation:
             adapter_pids=[a.proc.pid for a in self.adapters] if adapter_pids is None else adapter_pids,
         )
 
-    def stop(self) -> None:
+    def adapter_pid(self, agency: str) -> int:
+        return self.adapters[self.agencies.index(agency)].proc.pid
+
+    async def restart(self, agency: str, *, kill: bool = False) -> None:
+        """Stops one adapter (SIGTERM and its graceful stop, or SIGKILL with `kill`) and starts it again with
+        the same configuration on the same port, as the agency's admin would; returns once it listens. The
+        broker keeps its channel to that address and has to reconnect on its own."""
+        index = self.agencies.index(agency)
+        old = self.adapters[index]
+        await asyncio.to_thread(old.kill if kill else old.stop)
+        args = [*old.args]
+        if "--listen" in args:
+            del args[args.index("--listen") : args.index("--listen") + 2]
+        self.adapters[index] = _Process(*args, "--listen", f"127.0.0.1:{old.port}")
+        await self.adapters[index].ready()
+
+    def stop_processes(self) -> None:
+        """Stops the broker, then the adapters, each gracefully; their audit logs stay for reading."""
         if self.broker is not None:
             self.broker.stop()
         for adapter in self.adapters:
             adapter.stop()
+
+    def stop(self) -> None:
+        """Stops every process and drops the federation's PostgreSQL databases."""
+        self.stop_processes()
         for url in self.databases:
             drop_database(url)
+        self.databases.clear()
 
 
 def postgres_database() -> str:
@@ -283,15 +314,25 @@ def write_files(folder: Path, town: Town, agencies: int, audit: str) -> Files:
     return Files(folder, pki, ids, configs, tuple(keys.values()), sections, databases)
 
 
+# The broker's sections for measuring capacity: no load shedding, so that a closed loop of callers is never
+# refused (bench/overload.py measures shedding itself).
+NO_SHEDDING: dict[str, Any] = {"resilience": {"overload": {"adaptive": False, "max_in_flight": 100_000}}}
+
+
 async def start(
-    files: Files, broker_args: Sequence[str] = (), adapters: Sequence[str] | None = None
+    files: Files,
+    broker_args: Sequence[str] = (),
+    adapters: Sequence[str] | None = None,
+    broker_sections: dict[str, Any] | None = None,
 ) -> Federation:
     """Starts the adapters (building their indexes in parallel), then the broker over them (`broker_args`,
     e.g. ["--workers", "2"], are added to its command line). Given `adapters` (addresses of adapters
-    already serving, such as bare ones, one per agency), starts only the broker, over those."""
-    federation = Federation(files.folder, files.pki, databases=files.databases)
+    already serving, such as bare ones, one per agency), starts only the broker, over those.
+    `broker_sections` go into the broker's configuration (e.g. NO_SHEDDING)."""
+    federation = Federation(files.folder, files.pki, databases=list(files.databases))
     try:
         if adapters is None:
+            federation.agencies = list(files.agencies)
             for path in files.adapter_configs:
                 federation.adapters.append(_Process("adapter", "serve", "--config", str(path)))
             ports = await asyncio.gather(*(a.ready() for a in federation.adapters))
@@ -307,7 +348,7 @@ async def start(
             files.keys,
             LimitsSection(per_user_per_minute=100_000, per_organisation_per_minute=1_000_000),
         )
-        await asyncio.to_thread(_without_rest, broker_path)
+        await asyncio.to_thread(_amend_broker, broker_path, broker_sections or {})
         federation.broker = _Process("broker", "serve", "--config", str(broker_path), *broker_args)
         await federation.broker.ready()
     except BaseException:
@@ -330,8 +371,10 @@ def _adapter_config(
     add_sections(path, tls=pki.adapter_tls(agency), audit=audit, policy=policy)
 
 
-def _without_rest(path: Path) -> None:
+def _amend_broker(path: Path, sections: dict[str, Any]) -> None:
+    """No REST API; `sections` added to (or replacing) the broker configuration's."""
     with open(path, "rb") as handle:
         data = tomllib.load(handle)
     data.pop("rest", None)
+    data.update(sections)
     path.write_text(tomli_w.dumps(data))

@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from bench.e2e import CACHE
-from bench.federation import make_town, start, write_files
+from bench.federation import NO_SHEDDING, make_town, start, write_files
 
 
 def _py_spy() -> str:
@@ -76,7 +76,7 @@ def _short(frame: str) -> str:
 async def _profile(args: argparse.Namespace, folder: Path) -> str:
     town = make_town(args.cache, args.people)
     files = write_files(folder, town, args.agencies, args.audit)
-    federation = await start(files)
+    federation = await start(files, broker_sections=NO_SHEDDING)
     raw = folder / "broker.collapsed"
     try:
         # Warm up (caches, connections) before sampling.

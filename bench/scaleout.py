@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench.bare import BareTls, start_bare
 from bench.e2e import CACHE, HEADER, row
-from bench.federation import make_town, start, write_files
+from bench.federation import NO_SHEDDING, make_town, start, write_files
 from bench.load import Figures
 from bench.record import record
 
@@ -33,7 +33,10 @@ async def _measure(folder: Path, workers: int, args: argparse.Namespace) -> Figu
     )
     try:
         federation = await start(
-            files, ("--workers", str(workers)) if workers > 1 else (), adapters=bare.adapter_addresses
+            files,
+            ("--workers", str(workers)) if workers > 1 else (),
+            adapters=bare.adapter_addresses,
+            broker_sections=NO_SHEDDING,
         )
         try:
             return await federation.measure(

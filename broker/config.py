@@ -11,6 +11,7 @@ from pydantic import Field, field_validator
 
 from audit.keys import AuditSection
 from broker.limits import LimitsSection
+from broker.resilience import ResilienceSection
 from lateral.config import Frozen, load_model
 from lateral.telemetry import TelemetrySection
 from pki.tls import TlsSection
@@ -48,6 +49,8 @@ class BrokerConfig(Frozen):
     # Mutual TLS for case systems calling in and for calls out to adapters (lateral pki issue --role broker).
     tls: TlsSection | None = None
     limits: LimitsSection = LimitsSection()
+    # Retries, circuit breakers and load shedding (broker/resilience.py, broker/admission.py).
+    resilience: ResilienceSection = ResilienceSection()
     # The REST/JSON API for case systems that do not speak gRPC (off when absent).
     rest: RestSection | None = None
     # The tamper-evident log of every check (required outside --insecure-dev).

@@ -1,6 +1,8 @@
 """Asking every agency at once on long-lived channels, each call bounded by the caller's deadline.
 
-An agency that is down, failing or slow becomes a row with its status; it never fails the check.
+An agency that is down, failing or slow becomes a row with its status; it never fails the check. Calls that
+never reached an adapter are retried, and an agency that keeps failing is not asked until a probe finds it
+back (broker/resilience.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry.trace import SpanKind
 
 from broker.config import AgencyEndpoint
+from broker.resilience import Circuit, ResilienceSection, retry_options
 from lateral.errors import status_of
 from lateral.metrics import BrokerMetrics
 from lateral.rpc import ADAPTER_SERVICE, SOURCE_HEALTH, insecure_channel, secure_channel
@@ -27,6 +30,10 @@ log = logging.getLogger(__name__)
 
 # Codes that mean the agency is there but would not answer this request.
 _TIMEOUT_CODES = {grpc.StatusCode.DEADLINE_EXCEEDED}
+# Answers from an adapter that works: they count towards closing its circuit, never towards opening it.
+_WORKING = {grpc.StatusCode.OK, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.INVALID_ARGUMENT}
+# A timeout shorter than this says more about the caller's deadline than about the agency.
+_MEANINGFUL_TIMEOUT_S = 0.25
 
 
 class AgencyClient:
@@ -38,18 +45,31 @@ class AgencyClient:
         credentials: grpc.ChannelCredentials | None,
         telemetry: Telemetry,
         metrics: BrokerMetrics,
+        resilience: ResilienceSection,
     ) -> None:
         self.endpoint = endpoint
         self._telemetry = telemetry
         self._metrics = metrics
+        options = retry_options(resilience.retry)
         self._channel = (
-            insecure_channel(endpoint.address)
+            insecure_channel(endpoint.address, options=options)
             if credentials is None
-            else secure_channel(endpoint.address, credentials)
+            else secure_channel(endpoint.address, credentials, options=options)
         )
         self._stub = adapter_pb2_grpc.AgencyAdapterStub(self._channel)
         # The health stubs' types describe the synchronous stub only.
         self._health: Any = health_pb2_grpc.HealthStub(self._channel)
+        self.circuit = Circuit(endpoint.id, resilience.circuit, self._serving, metrics.circuit)
+
+    async def _serving(self, timeout: float) -> bool:
+        """The circuit's probe: whether the adapter's health service says it serves."""
+        try:
+            answer = await self._health.Check(
+                health_pb2.HealthCheckRequest(service=ADAPTER_SERVICE), timeout=timeout
+            )
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(answer.status == health_pb2.HealthCheckResponse.SERVING)
 
     def _row(
         self,
@@ -99,15 +119,34 @@ class AgencyClient:
         """Asks the agency (Match, or MatchHousehold for an address), never raising: failures become
         UNAVAILABLE or TIMEOUT rows. Traced as a client span whose context travels with the call."""
         started = time.perf_counter()
+        if not self.circuit.allows:
+            row = self._row(
+                common_pb2.Finding(outcome=common_pb2.OUTCOME_UNAVAILABLE),
+                grpc.StatusCode.UNAVAILABLE,
+                self.circuit.refusal(),
+                started,
+                "CIRCUIT_OPEN",
+            )
+            self._metrics.agency(self.endpoint.id, "UNAVAILABLE", 0.0)
+            return row
         attributes = {"lateral.agency": self.endpoint.id}
         with self._telemetry.span("lateral.agency.call", attributes, kind=SpanKind.CLIENT) as span:
             row = await self._ask(request, timeout, started)
+            self._count(row, timeout)
             outcome = common_pb2.Outcome.Name(row.finding.outcome).removeprefix("OUTCOME_")
             if span.is_recording():
                 span.set_attribute("lateral.outcome", outcome)
                 span.set_attribute("rpc.grpc.status_code", row.status.code)
         self._metrics.agency(self.endpoint.id, outcome, time.perf_counter() - started)
         return row
+
+    def _count(self, row: common_pb2.AgencyResult, timeout: float) -> None:
+        """Tells the circuit how the call went."""
+        code = grpc.StatusCode[row.status.code]
+        if code in _WORKING:
+            self.circuit.succeeded()
+        elif code not in _TIMEOUT_CODES or timeout >= _MEANINGFUL_TIMEOUT_S:
+            self.circuit.failed()
 
     async def _ask(
         self,
@@ -150,7 +189,9 @@ class AgencyClient:
         """The adapter's health, its database's health and its Describe, asked at once; never raising."""
         e = self.endpoint
         started = time.perf_counter()
-        row = broker_pb2.AgencyHealth(agency_id=e.id, agency_name=e.name, endpoint=e.address)
+        row = broker_pb2.AgencyHealth(
+            agency_id=e.id, agency_name=e.name, endpoint=e.address, circuit=self.circuit.state.value
+        )
 
         def serving(status: int) -> str:
             return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status))
@@ -170,6 +211,7 @@ class AgencyClient:
         return row
 
     async def close(self) -> None:
+        await self.circuit.close()
         await self._channel.close()
 
 
@@ -182,11 +224,15 @@ class FanOut:
         credentials: grpc.ChannelCredentials | None = None,
         telemetry: Telemetry | None = None,
         metrics: BrokerMetrics | None = None,
+        resilience: ResilienceSection | None = None,
     ) -> None:
         """One client per agency: mutual TLS with credentials, plaintext (development) without."""
         telemetry = telemetry or Telemetry.off()
         metrics = metrics or BrokerMetrics(telemetry)
-        self.clients = {e.id: AgencyClient(e, credentials, telemetry, metrics) for e in endpoints}
+        self.resilience = resilience or ResilienceSection()
+        self.clients = {
+            e.id: AgencyClient(e, credentials, telemetry, metrics, self.resilience) for e in endpoints
+        }
 
     async def ask(
         self,

@@ -319,11 +319,11 @@ def create_app(servicer: BrokerServicer) -> FastAPI:
 
     @app.post("/v1/checks", response_model=CheckOut, responses=responses, summary="Check a person")
     async def check(body: CheckIn, request: Request) -> CheckOut:
-        return _out(await servicer.answer(caller_of(request), check_message(body), None))
+        return _out(await servicer.answer(lambda: caller_of(request), check_message(body), None))
 
     @app.post("/v1/households", response_model=CheckOut, responses=responses, summary="Check a household")
     async def household(body: HouseholdIn, request: Request) -> CheckOut:
-        return _out(await servicer.answer(caller_of(request), household_message(body), None))
+        return _out(await servicer.answer(lambda: caller_of(request), household_message(body), None))
 
     jobs: dict[str, tuple[str, BulkJobOut]] = {}  # job id -> (owning organisation, its state)
 

@@ -21,6 +21,7 @@ from opentelemetry.trace import Span, SpanKind
 
 import lateral
 from audit.recorder import Recorder, decisions_payload, open_recorder, results_payload
+from broker.admission import Admission
 from broker.config import AgencyEndpoint, BrokerConfig
 from broker.fanout import FanOut
 from broker.limits import RateLimiter
@@ -30,7 +31,9 @@ from lateral.asgi import AsgiServer
 from lateral.errors import (
     InvalidRequestError,
     LateralError,
+    OverloadedError,
     PermissionDeniedError,
+    TooLateError,
     maps_errors,
     maps_stream_errors,
 )
@@ -52,29 +55,43 @@ from protos.lateral.v1 import adapter_pb2, broker_pb2, broker_pb2_grpc, common_p
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = broker_pb2.DESCRIPTOR.services_by_name["LateralCheck"].full_name
+# Less time than this for an agency to answer is not worth asking it.
+_LEAST_AGENCY_MS = 50
 # What can be asked: a person, or a household at an address.
 Asked = broker_pb2.CheckRequest | broker_pb2.HouseholdRequest
 
 
 @dataclass(frozen=True)
 class Terms:
-    """What the broker runs under: its configuration, the agencies' channels, the rate limits and the
-    agreement. A reload replaces them whole; a check keeps the terms it began with."""
+    """What the broker runs under: its configuration, the agencies' channels, the rate limits, the load
+    shedding and the agreement. A reload replaces them whole; a check keeps the terms it began with."""
 
     config: BrokerConfig
     fanout: FanOut
     limits: RateLimiter
+    admission: Admission
     trusted: TrustedAgreement
     engine: PolicyEngine
     purposes: dict[str, Purpose]
 
     @classmethod
     def of(
-        cls, config: BrokerConfig, fanout: FanOut, trusted: TrustedAgreement, limits: RateLimiter
+        cls,
+        config: BrokerConfig,
+        fanout: FanOut,
+        trusted: TrustedAgreement,
+        limits: RateLimiter,
+        admission: Admission,
     ) -> Terms:
         agreement = trusted.agreement
         return cls(
-            config, fanout, limits, trusted, PolicyEngine(agreement), {p.id: p for p in agreement.purposes}
+            config,
+            fanout,
+            limits,
+            admission,
+            trusted,
+            PolicyEngine(agreement),
+            {p.id: p for p in agreement.purposes},
         )
 
     @property
@@ -98,7 +115,9 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         metrics: BrokerMetrics | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     ) -> None:
-        self._terms = Terms.of(config, fanout, trusted, RateLimiter(config.limits))
+        self._terms = Terms.of(
+            config, fanout, trusted, RateLimiter(config.limits), Admission(config.resilience.overload)
+        )
         self._telemetry = telemetry or Telemetry.off()
         self._metrics = metrics or BrokerMetrics(self._telemetry)
         self._callers = callers
@@ -221,13 +240,32 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         self._terms = terms
 
     async def answer(
-        self, caller: Caller, request: Asked, remaining: float | None
+        self, identify: Callable[[], Caller], request: Asked, remaining: float | None
     ) -> broker_pb2.CheckResponse:
-        """A check (of a person or a household) for an identified caller: Check, CheckHousehold and REST."""
+        """A check (of a person or a household) for the caller `identify` establishes: Check, CheckHousehold
+        and REST. At capacity it is refused before anything else, the caller's identity included: the
+        cheapest answer the broker can give (broker/admission.py)."""
         t = self._terms
-        self._check_party(t, caller)
-        t.limits.admit(caller.organisation, caller.user)
-        return await self._check(t, caller, request, remaining)
+        if remaining is not None and remaining * 1000 < t.config.broker.reserve_ms + _LEAST_AGENCY_MS:
+            # It waited too long to be served (a queue): asking agencies now would only yield timeouts.
+            self._metrics.shed()
+            raise TooLateError("the check arrived with too little of its deadline left to ask any agency")
+        try:
+            t.admission.enter()
+        except OverloadedError:
+            self._metrics.shed()
+            raise
+        started = time.perf_counter()
+        one_agency_slow = False
+        try:
+            caller = identify()
+            self._check_party(t, caller)
+            t.limits.admit(caller.organisation, caller.user)
+            response = await self._check(t, caller, request, remaining)
+            one_agency_slow = _one_agency_slow(response)
+            return response
+        finally:
+            t.admission.leave(time.perf_counter() - started, one_agency_slow=one_agency_slow)
 
     def listing(self) -> broker_pb2.ListAgenciesResponse:
         t = self._terms
@@ -251,7 +289,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         request: broker_pb2.CheckRequest,
         context: grpc.aio.ServicerContext[broker_pb2.CheckRequest, broker_pb2.CheckResponse],
     ) -> broker_pb2.CheckResponse:
-        return await self.answer(self._callers.caller(context), request, context.time_remaining())
+        return await self.answer(lambda: self._callers.caller(context), request, context.time_remaining())
 
     async def _check(
         self, t: Terms, caller: Caller, request: Asked, remaining: float | None
@@ -408,7 +446,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         request: broker_pb2.HouseholdRequest,
         context: grpc.aio.ServicerContext[broker_pb2.HouseholdRequest, broker_pb2.CheckResponse],
     ) -> broker_pb2.CheckResponse:
-        return await self.answer(self._callers.caller(context), request, context.time_remaining())
+        return await self.answer(lambda: self._callers.caller(context), request, context.time_remaining())
 
     @maps_stream_errors
     async def CheckMany(
@@ -545,6 +583,13 @@ def _changes(old: Terms, new: Terms) -> str:
     return text
 
 
+def _one_agency_slow(response: broker_pb2.CheckResponse) -> bool:
+    """Whether some, not all, of the agencies asked ran out of time: their own trouble, not overload."""
+    asked = [r for r in response.results if r.finding.outcome != common_pb2.OUTCOME_DENIED]
+    late = sum(r.finding.outcome == common_pb2.OUTCOME_TIMEOUT for r in asked)
+    return 0 < late < len(asked)
+
+
 def _timestamp(at: dt.datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(at.astimezone(dt.UTC).replace(tzinfo=None))
@@ -611,10 +656,16 @@ class BrokerServer:
             trusted_keys=config.policy.trusted_keys,
         )
         fanout = old.fanout
-        if config.agencies != old.config.agencies:
-            fanout = FanOut(config.agencies, self._credentials, self.telemetry, self._metrics)
+        new_r, old_r = config.resilience, old.config.resilience
+        channels_changed = (new_r.retry, new_r.circuit) != (old_r.retry, old_r.circuit)
+        if config.agencies != old.config.agencies or channels_changed:
+            fanout = FanOut(
+                config.agencies, self._credentials, self.telemetry, self._metrics, config.resilience
+            )
         limits = old.limits if config.limits == old.config.limits else RateLimiter(config.limits)
-        new = Terms.of(config, fanout, trusted, limits)
+        overload = config.resilience.overload
+        admission = old.admission if overload == old.config.resilience.overload else Admission(overload)
+        new = Terms.of(config, fanout, trusted, limits, admission)
         try:
             await self.servicer.adopt(new)
         except BaseException:
@@ -691,7 +742,7 @@ async def create_server(
         observe_audit(telemetry, "broker", lambda: audit_log.size, lambda: audit_log.checkpoint_at)
     metrics = BrokerMetrics(telemetry)
     credentials = tls.channel_credentials() if tls is not None else None
-    fanout = FanOut(config.agencies, credentials, telemetry, metrics)
+    fanout = FanOut(config.agencies, credentials, telemetry, metrics, config.resilience)
     server = grpc.aio.server(options=server_options(reuse_port=reuse_port))
     servicer = BrokerServicer(config, fanout, trusted, callers, recorder, telemetry, metrics)
     broker_pb2_grpc.add_LateralCheckServicer_to_server(servicer, server)

@@ -34,7 +34,7 @@ _PROOF_FIELDS = ("seq", "tree_size", "proof")
 
 @cache
 def _valid() -> str:
-    """A small log as JSON: a key, a rotation to a second key, nine events, every one under a checkpoint."""
+    """A small log as JSON: a key, its rotation to a second key, nine events under the last checkpoint."""
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'audit.db'}"
         log = AuditLog(url, FIRST_KEY, checkpoint_every=3)

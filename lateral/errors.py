@@ -102,6 +102,12 @@ class UnavailableError(LateralError):
         return (error_details_pb2.RetryInfo(retry_delay=delay),)
 
 
+class TooLateError(LateralError):
+    """Too little of the caller's deadline is left to do anything useful (DEADLINE_EXCEEDED)."""
+
+    code = grpc.StatusCode.DEADLINE_EXCEEDED
+
+
 class OverloadedError(UnavailableError):
     """Too much work in flight: shed load (RESOURCE_EXHAUSTED with google.rpc.RetryInfo)."""
 

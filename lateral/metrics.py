@@ -41,6 +41,20 @@ class BrokerMetrics:
             unit="{call}",
             description="Calls that ended in an error, by method and status",
         )
+        self._circuits = meter.create_counter(
+            "lateral.agency.circuit",
+            unit="{transition}",
+            description="Each agency's circuit breaker changing state, by agency and the state it entered",
+        )
+        self._shed = meter.create_counter(
+            "lateral.check.shed", unit="{check}", description="Checks refused at capacity (load shed)"
+        )
+
+    def circuit(self, agency: str, state: str) -> None:
+        self._circuits.add(1, {"lateral.agency": agency, "lateral.circuit": state})
+
+    def shed(self) -> None:
+        self._shed.add(1)
 
     def check(self, kind: str, purpose: str, code: str, seconds: float) -> None:
         self._checks.record(

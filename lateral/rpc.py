@@ -111,16 +111,21 @@ def bind(
 
 
 def insecure_channel(
-    target: str, interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None
+    target: str,
+    interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None,
+    options: Sequence[tuple[str, int | str]] = (),
 ) -> grpc.aio.Channel:
-    """A long-lived plaintext channel (development only)."""
-    return grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    """A long-lived plaintext channel (development only); `options` add to CHANNEL_OPTIONS."""
+    return grpc.aio.insecure_channel(target, options=[*CHANNEL_OPTIONS, *options], interceptors=interceptors)
 
 
 def secure_channel(
     target: str,
     credentials: grpc.ChannelCredentials,
     interceptors: Sequence[grpc.aio.ClientInterceptor] | None = None,
+    options: Sequence[tuple[str, int | str]] = (),
 ) -> grpc.aio.Channel:
-    """A long-lived mutual-TLS channel."""
-    return grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    """A long-lived mutual-TLS channel; `options` add to CHANNEL_OPTIONS."""
+    return grpc.aio.secure_channel(
+        target, credentials, options=[*CHANNEL_OPTIONS, *options], interceptors=interceptors
+    )

@@ -29,6 +29,12 @@ def _age(stamp: timestamp_pb2.Timestamp, now: dt.datetime) -> str:
     return f"{seconds}s ago"
 
 
+_CIRCUITS = {
+    "open": "it kept failing; checks do not ask it until it answers a probe",
+    "half-open": "a probe found it back; the next call decides whether checks ask it again",
+}
+
+
 def problems(status: broker_pb2.StatusResponse) -> list[str]:
     """What an operator must look at: agencies not serving, unreadable databases, other agreements."""
     out = []
@@ -37,6 +43,8 @@ def problems(status: broker_pb2.StatusResponse) -> list[str]:
             out.append(f"{a.agency_id}: {a.health}" + (f" ({a.detail})" if a.detail else ""))
         elif a.source_health != "SERVING":
             out.append(f"{a.agency_id}: database cannot be read: {a.describe.source_detail or 'no detail'}")
+        if a.circuit in _CIRCUITS:
+            out.append(f"{a.agency_id}: circuit {a.circuit}: {_CIRCUITS[a.circuit]}")
         if a.describe.agreement and a.describe.agreement != status.agreement:
             out.append(f"{a.agency_id}: enforces {a.describe.agreement}, the broker {status.agreement}")
     return out

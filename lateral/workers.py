@@ -16,8 +16,9 @@ loop). It speaks for the workers:
 A worker that ends while the broker serves is started again after a pause (1 s, doubling to 30 s while it
 keeps ending soon after starting), the others serving meanwhile. A worker that ends before the broker first
 served (a bad configuration, a port taken) stops the whole broker with its exit status: starting it again
-would not mend it. The first worker starts alone and the others once it serves, so that it alone creates
-the audit log's tables and names (or hands over) the log's signing key: concurrent starts would each try.
+would not mend it. The first worker starts alone and the others once it serves, so that a configuration
+that cannot start fails once, with one message (opening the audit log together would be safe: see
+audit.store.exclusive).
 """
 
 from __future__ import annotations

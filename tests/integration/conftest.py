@@ -82,11 +82,12 @@ class ServerProcess:
 
 
 class AdapterProcess(ServerProcess):
-    """`lateral adapter serve` in plaintext (development)."""
+    """`lateral adapter serve` in plaintext (development), on a free port or the one given (a restart)."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, port: int = 0) -> None:
+        self.config = config
         super().__init__(
-            "adapter", "serve", "--config", str(config), "--listen", "127.0.0.1:0", "--insecure-dev"
+            "adapter", "serve", "--config", str(config), "--listen", f"127.0.0.1:{port}", "--insecure-dev"
         )
 
 

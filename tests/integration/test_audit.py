@@ -161,14 +161,14 @@ async def test_a_check_fails_closed_when_its_log_cannot_be_written(
     assert {a: len(read_events(prepared.audit[a].url)) for a in before} == before  # no agency was asked
 
 
-@pytest.fixture
-def postgres() -> Iterator[str]:
-    yield from fresh_database("postgresql")
+@pytest.fixture(params=["postgresql", "mariadb"])
+def server_log(request: pytest.FixtureRequest) -> Iterator[str]:
+    yield from fresh_database(request.param)
 
 
-def test_several_writers_share_one_postgresql_log(postgres: str) -> None:
+def test_several_writers_share_one_log_on_a_database_server(server_log: str) -> None:
     key = Ed25519PrivateKey.generate()
-    logs = [AuditLog(postgres, key, checkpoint_every=7) for _ in range(3)]
+    logs = [AuditLog(server_log, key, checkpoint_every=7) for _ in range(3)]
 
     def write(log: AuditLog, n: int) -> None:
         for i in range(n):
@@ -182,10 +182,10 @@ def test_several_writers_share_one_postgresql_log(postgres: str) -> None:
     logs[0].checkpoint()
     for log in logs:
         log.close()
-    result = verify_log(postgres, key.public_key())
+    result = verify_log(server_log, key.public_key())
     assert (result.ok, result.size) == (True, 60), [str(p) for p in result.problems]
     assert result.checkpoints >= 2  # concurrent writers may sign the same size once
-    engine = sa.create_engine(postgres)
+    engine = sa.create_engine(server_log)
     with engine.connect() as conn:
         assert sorted(conn.execute(sa.select(payloads.c.seq)).scalars()) == list(range(1, 61))
     engine.dispose()

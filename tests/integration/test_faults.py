@@ -7,6 +7,7 @@ import signal
 import time
 from collections.abc import AsyncIterator
 
+import grpc
 import pytest
 
 from broker import BrokerConfig, create_server
@@ -109,3 +110,19 @@ async def test_caller_without_deadline_gets_the_brokers_default(
     # default_deadline_ms 3000 less the 100 ms reserve
     assert 2.8 <= elapsed < 3.5
     assert rows(response)["nhs"] == (common_pb2.OUTCOME_TIMEOUT, "DEADLINE_EXCEEDED")
+
+
+async def test_a_check_with_too_little_of_its_deadline_left_is_refused_at_once(
+    broker_address: str, example: Example
+) -> None:
+    async with broker_channel(broker_address, DEMO_CALLER) as channel:
+        stub = broker_pb2_grpc.LateralCheckStub(channel)
+        await stub.Check(example.request(), timeout=5)  # connected
+        started = time.perf_counter()
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.Check(example.request(), timeout=0.12)  # less than the reserve and 50 ms
+    assert (raised.value.code(), raised.value.details()) == (
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "the check arrived with too little of its deadline left to ask any agency",
+    )
+    assert time.perf_counter() - started < 0.12

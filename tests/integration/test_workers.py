@@ -44,11 +44,15 @@ ANSWERED = re.compile(r"broker\.server: check ([0-9a-f]{32}) for .* worker=(\d+)
 
 
 def _broker_config(
-    prepared: Prepared, folder: Path, agencies: dict[str, int], rest: str | None = None
+    prepared: Prepared,
+    folder: Path,
+    agencies: dict[str, int],
+    rest: str | None = None,
+    audit: dict[str, Any] | None = None,
 ) -> tuple[Path, AuditSection]:
-    """A broker of its own (own SQLite audit log, own copy of the agreement) over the agencies' adapters
-    (id -> port on 127.0.0.1), with mutual TLS."""
-    section = prepare_audit(folder, ["broker"])["broker"]
+    """A broker of its own (own SQLite audit log unless `audit` changes its section, own copy of the
+    agreement) over the agencies' adapters (id -> port on 127.0.0.1), with mutual TLS."""
+    section = prepare_audit(folder, ["broker"])["broker"].model_copy(update=audit or {})
     for name in (AGREEMENT_FILE, signatures_path(Path(AGREEMENT_FILE)).name):
         shutil.copy(prepared.workdir / name, folder / name)
     config = folder / "broker.toml"

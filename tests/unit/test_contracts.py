@@ -149,6 +149,7 @@ ALLOWED |= {
         for name in ("agency_id", "agency_name", "endpoint", "health", "source_health", "round_trip_ms")
     ),
     "StatusResponse.agencies.detail",
+    "StatusResponse.agencies.circuit",
     "StatusResponse.agencies.describe",
 }
 ALLOWED |= {

@@ -48,6 +48,7 @@ class AgencyHealth(_message.Message):
     DESCRIBE_FIELD_NUMBER: _builtins.int
     ROUND_TRIP_MS_FIELD_NUMBER: _builtins.int
     DETAIL_FIELD_NUMBER: _builtins.int
+    CIRCUIT_FIELD_NUMBER: _builtins.int
     agency_id: _builtins.str
     agency_name: _builtins.str
     endpoint: _builtins.str
@@ -60,6 +61,10 @@ class AgencyHealth(_message.Message):
     """How long asking it took."""
     detail: _builtins.str
     """Why it could not be asked (a status code, no more)."""
+    circuit: _builtins.str
+    """The broker's circuit breaker for it: "closed" (asked), "open" (not asked: it kept failing; probed on
+    its own) or "half-open" (a probe found it back; the next call decides).
+    """
     @_builtins.property
     def describe(self) -> _adapter_pb2.DescribeResponse:
         """The adapter's own description (absent when it could not be asked)."""
@@ -75,10 +80,11 @@ class AgencyHealth(_message.Message):
         describe: _adapter_pb2.DescribeResponse | None = ...,
         round_trip_ms: _builtins.int = ...,
         detail: _builtins.str = ...,
+        circuit: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["describe", b"describe"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_id", b"agency_id", "agency_name", b"agency_name", "describe", b"describe", "detail", b"detail", "endpoint", b"endpoint", "health", b"health", "round_trip_ms", b"round_trip_ms", "source_health", b"source_health"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_id", b"agency_id", "agency_name", b"agency_name", "circuit", b"circuit", "describe", b"describe", "detail", b"detail", "endpoint", b"endpoint", "health", b"health", "round_trip_ms", b"round_trip_ms", "source_health", b"source_health"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

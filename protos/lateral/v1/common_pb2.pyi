@@ -316,7 +316,8 @@ class AgencyStatus(_message.Message):
     elapsed_ms: _builtins.int
     reason: _builtins.str
     """Why the agency was not asked or refused (OUTCOME_DENIED): PURPOSE_NOT_PERMITTED, ROLE_NOT_PERMITTED,
-    OUTSIDE_HOURS, RESTRICTED, SUBJECT_OUT_OF_SCOPE, ...; PERMITTED when the agreement allowed the answer.
+    OUTSIDE_HOURS, RESTRICTED, SUBJECT_OUT_OF_SCOPE, ...; PERMITTED when the agreement allowed the answer;
+    CIRCUIT_OPEN when the agency's adapter kept failing and is not asked until it answers a probe again.
     """
     @_builtins.property
     def clause_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
