@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Protocol
 import grpc
 from google.protobuf import timestamp_pb2
 
-from lateral.rpc import CHANNEL_OPTIONS, SERVER_OPTIONS
+from lateral.rpc import ADAPTER_SERVICE, CHANNEL_OPTIONS, SERVER_OPTIONS, add_standard_services
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, broker_pb2, broker_pb2_grpc, common_pb2
 
 if TYPE_CHECKING:
@@ -214,16 +214,22 @@ class BareTls:
 
 
 class BareAdapter(adapter_pb2_grpc.AgencyAdapterServicer):
-    """Answers every Match with the same pre-built response."""
+    """Answers every Match with the same pre-built response: at once, or as a finite agency would, `capacity`
+    at a time, each taking `service_ms` (without using the CPU), the others waiting their turn."""
 
-    def __init__(self, agency: str) -> None:
+    def __init__(self, agency: str, capacity: int = 0, service_ms: float = 0.0) -> None:
         self._response = canned_match_response(agency)
+        self._slots = asyncio.Semaphore(capacity) if capacity else None
+        self._service = service_ms / 1000
 
     async def Match(
         self,
         request: adapter_pb2.MatchRequest,
         context: grpc.aio.ServicerContext[adapter_pb2.MatchRequest, adapter_pb2.MatchResponse],
     ) -> adapter_pb2.MatchResponse:
+        if self._slots is not None:
+            async with self._slots:
+                await asyncio.sleep(self._service)
         return self._response
 
     async def Describe(
@@ -323,7 +329,15 @@ class BareBroker(broker_pb2_grpc.LateralCheckServicer):
 # The processes.
 
 
-async def _serve(what: str, listen: str, tls: BareTls | None, adapters: Sequence[str], agency: str) -> None:
+async def _serve(
+    what: str,
+    listen: str,
+    tls: BareTls | None,
+    adapters: Sequence[str],
+    agency: str,
+    capacity: int = 0,
+    service_ms: float = 0.0,
+) -> None:
     """Serves until SIGTERM or SIGINT, saying when it listens, then stops (a second for calls in flight)."""
     server = grpc.aio.server(options=SERVER_OPTIONS)
     broker: BareBroker | None = None
@@ -331,7 +345,11 @@ async def _serve(what: str, listen: str, tls: BareTls | None, adapters: Sequence
         broker = BareBroker(adapters, tls)
         broker_pb2_grpc.add_LateralCheckServicer_to_server(broker, server)
     else:
-        adapter_pb2_grpc.add_AgencyAdapterServicer_to_server(BareAdapter(agency), server)
+        adapter_pb2_grpc.add_AgencyAdapterServicer_to_server(
+            BareAdapter(agency, capacity, service_ms), server
+        )
+        if capacity:  # a finite agency stands for a real one: the broker's circuit breaker probes its health
+            add_standard_services(server, [ADAPTER_SERVICE])
     port = (
         server.add_insecure_port(listen)
         if tls is None
@@ -355,6 +373,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--listen", default="127.0.0.1:0")
     parser.add_argument("--adapter", action="append", default=[], help="an adapter's HOST:PORT (broker)")
     parser.add_argument("--agency", default=agency_id(1), help="the agency id the adapter answers with")
+    parser.add_argument("--capacity", type=int, default=0, help="answers at once (adapter; 0: unlimited)")
+    parser.add_argument("--service-ms", type=float, default=0.0, help="each answer's time (with --capacity)")
     parser.add_argument("--tls-ca")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
@@ -365,7 +385,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.what == "broker" and not args.adapter:
         parser.error("the broker needs at least one --adapter HOST:PORT")
     tls = BareTls(*(Path(f) for f in files)) if all(files) else None
-    asyncio.run(_serve(args.what, args.listen, tls, args.adapter, args.agency))
+    asyncio.run(
+        _serve(args.what, args.listen, tls, args.adapter, args.agency, args.capacity, args.service_ms)
+    )
 
 
 @dataclass
@@ -475,6 +497,8 @@ async def start_bare(
     *,
     adapter_tls: Sequence[BareTls] = (),
     ready_timeout: float = 30.0,
+    capacity: int = 0,
+    service_ms: float = 0.0,
 ) -> BareFederation:
     """Starts `adapters` bare adapters, then a bare broker asking them all, on 127.0.0.1 ports of their
     own, each in its own process; returns once every one listens.
@@ -484,6 +508,8 @@ async def start_bare(
             adapters' too; None runs everything in plaintext.
         adapter_tls: the adapters' own certificates, used in turn (e.g. `prepared.pki.adapter_tls(a)` for
             each agency). Any certificate of the federation's CA will do: the bare servers check only that.
+        capacity, service_ms: each adapter answers `capacity` at a time, each in `service_ms` (a finite
+            agency, for bench/overload.py); 0: at once.
 
     Raises:
         RuntimeError: a process exited before it listened (its stderr is in the message).
@@ -494,7 +520,8 @@ async def start_bare(
 
     def adapter_args(n: int) -> list[str]:
         own = adapter_tls[(n - 1) % len(adapter_tls)] if adapter_tls else tls
-        return ["--listen", "127.0.0.1:0", "--agency", agency_id(n), *(own.args() if own else [])]
+        finite = ["--capacity", str(capacity), "--service-ms", str(service_ms)] if capacity else []
+        return ["--listen", "127.0.0.1:0", "--agency", agency_id(n), *finite, *(own.args() if own else [])]
 
     spawned = [
         asyncio.ensure_future(_spawn("adapter", adapter_args(n), ready_timeout))
