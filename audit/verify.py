@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from audit.merkle import consistency_proof, leaf_hash, root, verify_consistency
+from audit.merkle import Frontier, leaf_hash
 from audit.rotation import KEY_EVENTS, key_from_text, key_text
 from audit.store import checkpoint_data, checkpoints, engine_for, events, leaf_data, payloads
 
@@ -99,7 +99,12 @@ def verify_rows(
             elif key_text(named) != key_text(chain[-1]):
                 result.problems.append(Problem(seq, "names another signing key than the one trusted"))
     result.size = len(leaves)
-    previous: tuple[int, str] | None = None
+    # Each checkpoint's root is recomputed from the one list of leaves, in order of size, with a frontier
+    # that grows by the leaves between checkpoints: O(n log n) in all, where recomputing each root from the
+    # first leaf made a long log's verification quadratic (a log of 20,000 events took 6.3 s). Roots of
+    # prefixes of one list are consistent by construction: no separate consistency proof is needed.
+    frontier = Frontier()
+    previous = 0
     for cp in sorted(checkpoint_rows, key=lambda r: int(r["tree_size"])):
         size, root_hash = int(cp["tree_size"]), str(cp["root_hash"])
         result.checkpoints += 1
@@ -115,8 +120,10 @@ def verify_rows(
                 )
             )
             continue
-        if root(leaves[:size]).hex() != root_hash:
-            first = (previous[0] if previous else 0) + 1
+        while frontier.size < size:
+            frontier.append(leaves[frontier.size])
+        if frontier.root().hex() != root_hash:
+            first = previous + 1
             # Name the range only when no event in it was already named (the signatures are more precise).
             located = any(p.seq is not None and first <= p.seq <= size for p in result.problems)
             result.problems.append(
@@ -125,15 +132,7 @@ def verify_rows(
                 )
             )
             continue
-        if previous is not None:
-            proof = consistency_proof(previous[0], leaves[:size])
-            if not verify_consistency(
-                previous[0], size, bytes.fromhex(previous[1]), bytes.fromhex(root_hash), proof
-            ):
-                result.problems.append(
-                    Problem(None, f"checkpoints {previous[0]} and {size} are inconsistent")
-                )
-        previous = (size, root_hash)
+        previous = size
     return result
 
 
@@ -171,7 +170,13 @@ def _rows(bundle: dict[str, Any], part: str, fields: dict[str, type]) -> list[di
     return rows
 
 
-def _public_key(bundle: dict[str, Any]) -> Ed25519PublicKey:
+def bundle_key(bundle: dict[str, Any]) -> Ed25519PublicKey:
+    """The log's first signing key as a bundle carries it: it proves nothing until compared with the key the
+    auditor trusts (`lateral audit verify --bundle --public-key`).
+
+    Raises:
+        BundleError: the bundle carries no Ed25519 key.
+    """
     try:
         return Ed25519PublicKey.from_public_bytes(
             base64.b64decode(bundle["public_key_ed25519"], validate=True)
@@ -211,7 +216,7 @@ def verify_bundle(bundle: Any) -> Verification:
 
     if not isinstance(bundle, dict):
         raise BundleError("not an audit bundle: expected an object")
-    key = _public_key(bundle)
+    key = bundle_key(bundle)
     bodies = _payloads(bundle)
     event_rows = _rows(bundle, "events", _EVENT)
     checkpoint_rows = _rows(bundle, "checkpoints", _CHECKPOINT)

@@ -47,21 +47,38 @@ def keygen(folder: Path, auditor: bool) -> None:
 
 @audit.command("verify")
 @click.option("--url", default="", help="The log's database URL.")
-@click.option("--public-key", type=_FILE, default=None, help="The service's log-signing.pub.")
+@click.option(
+    "--public-key", type=_FILE, default=None, help="The service's log-signing.pub (with --url or --bundle)."
+)
 @click.option("--bundle", type=_FILE, default=None, help="An export bundle, verified offline.")
 def verify_command(url: str, public_key: Path | None, bundle: Path | None) -> None:
     """Recompute the tree and check every event, payload, checkpoint and proof. Exit 1 naming the first bad
-    sequence number."""
+    sequence number. A bundle carries its own key: give --public-key to check it is the service's (without
+    it, the key's fingerprint is printed to compare by other means)."""
     from audit.keys import read_public_signing_key
-    from audit.verify import BundleError, verify_bundle, verify_log
+    from audit.rotation import fingerprint, key_text
+    from audit.verify import BundleError, bundle_key, verify_bundle, verify_log
 
     if bundle is not None:
         try:
-            result = verify_bundle(json.loads(bundle.read_bytes()))
+            data = json.loads(bundle.read_bytes())
+            result = verify_bundle(data)
         except BundleError as error:
             fail(f"{bundle}: {error}", 2)
         except (ValueError, RecursionError):  # not UTF-8, not JSON, or nested absurdly deep
             fail(f"{bundle}: not an audit bundle: not JSON", 2)
+        carried = bundle_key(data)
+        if public_key is None:
+            click.echo(
+                f"the bundle is verified against the key it carries, fingerprint {fingerprint(carried)}: "
+                "give --public-key to check that it is the service's"
+            )
+        elif key_text(carried) != key_text(load(read_public_signing_key, public_key)):
+            click.echo(
+                f"BAD: the bundle is signed by another key (fingerprint {fingerprint(carried)}) than "
+                f"{public_key}: it may have been re-signed throughout"
+            )
+            sys.exit(1)
     elif url and public_key is not None:
         result = verify_log(url, load(read_public_signing_key, public_key))
     else:

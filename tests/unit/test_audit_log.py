@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -177,6 +178,49 @@ def test_a_bundle_that_is_not_json_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"\xff{")
     result = CliRunner().invoke(main, ["audit", "verify", "--bundle", str(path)])
     assert (result.exit_code, result.output) == (2, f"error: {path}: not an audit bundle: not JSON\n")
+
+
+def test_a_bundle_is_checked_against_the_services_key_when_given(url: str, tmp_path: Path) -> None:
+    from audit.rotation import fingerprint
+
+    service_key = tmp_path / "log-signing.pub"
+    service_key.write_bytes(
+        KEY.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    genuine = tmp_path / "genuine.json"
+    genuine.write_text(json.dumps(export_bundle(url, KEY.public_key())))
+    result = CliRunner().invoke(
+        main, ["audit", "verify", "--bundle", str(genuine), "--public-key", str(service_key)]
+    )
+    assert (result.exit_code, result.output) == (
+        0,
+        "verified: 25 events, 2 checkpoints, 0 payloads removed after retention\n",
+    )
+    # The same events re-signed throughout by someone else: internally consistent, but not the service's.
+    forger = Ed25519PrivateKey.generate()
+    forged_url = f"sqlite:///{tmp_path / 'forged.db'}"
+    log = AuditLog(forged_url, forger, checkpoint_every=10)
+    for i in range(25):
+        log.append("check-received", {"check_id": f"c{i}", "user": f"u{i % 3}"})
+    log.close()
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(export_bundle(forged_url, forger.public_key())))
+    alone = CliRunner().invoke(main, ["audit", "verify", "--bundle", str(forged)])
+    assert alone.exit_code == 0
+    assert alone.output.splitlines()[0] == (
+        f"the bundle is verified against the key it carries, fingerprint {fingerprint(forger.public_key())}: "
+        "give --public-key to check that it is the service's"
+    )
+    checked = CliRunner().invoke(
+        main, ["audit", "verify", "--bundle", str(forged), "--public-key", str(service_key)]
+    )
+    assert (checked.exit_code, checked.output.splitlines()[-1]) == (
+        1,
+        f"BAD: the bundle is signed by another key (fingerprint {fingerprint(forger.public_key())}) than "
+        f"{service_key}: it may have been re-signed throughout",
+    )
 
 
 def test_subjects_are_pseudonymous_and_sealed_to_the_auditors() -> None:
