@@ -17,7 +17,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-import sqlalchemy as sa
 from google.rpc import error_details_pb2
 
 from audit.keys import AuditSection, load_keys
@@ -37,7 +36,7 @@ from lateral.errors import status_of
 from lateral.status_cli import problems
 from policy.trust import PolicySection
 from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
-from tests.databases import fresh_database
+from tests.databases import fresh_database, set_connections
 from tests.fault_injection import FaultProxy, FaultyFront, Load, Outcome
 from tests.integration.conftest import AdapterProcess
 
@@ -302,20 +301,6 @@ def postgres() -> Iterator[str]:
     yield from fresh_database("postgresql")
 
 
-def door(url: str, open_: bool) -> None:
-    """Opens the database to connections, or shuts it and drops everyone inside (as an outage would)."""
-    name = sa.make_url(url).database
-    admin = sa.create_engine(sa.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {'true' if open_ else 'false'}"))
-        if not open_:
-            conn.execute(
-                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
-                {"name": name},
-            )
-    admin.dispose()
-
-
 async def test_checks_fail_closed_while_the_audit_database_is_down_and_resume_when_it_returns(
     prepared: Prepared, adapter_processes: dict[str, AdapterProcess], tmp_path: Path, postgres: str
 ) -> None:
@@ -325,7 +310,7 @@ async def test_checks_fail_closed_while_the_audit_database_is_down_and_resume_wh
         load.start()
         await asyncio.sleep(0.5)
         down = time.perf_counter()
-        await asyncio.to_thread(door, postgres, False)
+        await asyncio.to_thread(set_connections, postgres, False)
         await load.run_until(lambda: sum(o.response is None for o in load.since(down)) >= 5, 10)
         refused = [o for o in load.since(down) if o.response is None]
         assert {(o.code, o.detail) for o in refused} == {
@@ -335,7 +320,7 @@ async def test_checks_fail_closed_while_the_audit_database_is_down_and_resume_wh
             )
         }
         back = time.perf_counter()
-        await asyncio.to_thread(door, postgres, True)
+        await asyncio.to_thread(set_connections, postgres, True)
         await load.run_until(lambda: sum(o.response is not None for o in load.since(back)) >= 10, 20)
         answered = [o for o in load.outcomes if o.response is not None]
         assert_truthful(suite, answered, "")

@@ -24,7 +24,7 @@ from policy.engine import subject_kind
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
 from synth import SynthConfig, generate, write_adapter_configs
 from synth.output import write_databases
-from tests.databases import fresh_database
+from tests.databases import fresh_database, set_connections
 
 TODAY = dt.date(2026, 11, 21)
 
@@ -32,20 +32,6 @@ TODAY = dt.date(2026, 11, 21)
 @pytest.fixture
 def postgres() -> Iterator[str]:
     yield from fresh_database("postgresql")
-
-
-def _connections(url: str, allowed: bool) -> None:
-    """Lets connections in, or shuts the database's door and drops everyone inside (as an outage would)."""
-    name = sa.make_url(url).database
-    admin = sa.create_engine(sa.make_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {'true' if allowed else 'false'}"))
-        if not allowed:
-            conn.execute(
-                sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"),
-                {"name": name},
-            )
-    admin.dispose()
 
 
 async def _until(check: object, timeout: float = 20) -> None:
@@ -98,7 +84,7 @@ async def test_an_outage_degrades_the_adapter_and_it_recovers_on_its_own(
 
             assert await status() == ("OK", health_pb2.HealthCheckResponse.SERVING)
             before = await answer()
-            _connections(postgres, allowed=False)
+            set_connections(postgres, allowed=False)
 
             async def degraded() -> bool:
                 return (await status()) == ("DEGRADED", health_pb2.HealthCheckResponse.NOT_SERVING)
@@ -108,7 +94,7 @@ async def test_an_outage_degrades_the_adapter_and_it_recovers_on_its_own(
             assert info.source_detail.startswith("since ")
             assert "cannot read the agency database" in info.source_detail
             assert await answer() == before  # still answering, from the last good index
-            _connections(postgres, allowed=True)
+            set_connections(postgres, allowed=True)
 
             async def recovered() -> bool:
                 return (await status()) == ("OK", health_pb2.HealthCheckResponse.SERVING)
@@ -116,7 +102,7 @@ async def test_an_outage_degrades_the_adapter_and_it_recovers_on_its_own(
             await _until(recovered)
             assert await answer() == before
     finally:
-        _connections(postgres, allowed=True)
+        set_connections(postgres, allowed=True)
         await server.stop(None)
 
 
@@ -149,7 +135,7 @@ async def test_an_index_too_old_to_trust_stops_the_adapter_answering_until_the_d
                 return int(reply.status)
 
             assert (await adapter.Match(request, timeout=5)).finding.outcome == common_pb2.OUTCOME_NOT_KNOWN
-            _connections(postgres, allowed=False)
+            set_connections(postgres, allowed=False)
 
             async def stale() -> bool:
                 return await serving() == health_pb2.HealthCheckResponse.NOT_SERVING
@@ -164,7 +150,7 @@ async def test_an_index_too_old_to_trust_stops_the_adapter_answering_until_the_d
             )
             info = await adapter.Describe(adapter_pb2.DescribeRequest(), timeout=5)
             assert "not answering: its index of" in info.source_detail
-            _connections(postgres, allowed=True)
+            set_connections(postgres, allowed=True)
 
             async def back() -> bool:
                 return await serving() == health_pb2.HealthCheckResponse.SERVING
@@ -172,7 +158,7 @@ async def test_an_index_too_old_to_trust_stops_the_adapter_answering_until_the_d
             await _until(back)
             assert (await adapter.Match(request, timeout=5)).finding.outcome == common_pb2.OUTCOME_NOT_KNOWN
     finally:
-        _connections(postgres, allowed=True)
+        set_connections(postgres, allowed=True)
         await server.stop(None)
 
 

@@ -6,18 +6,11 @@ import pytest
 
 from broker.limits import LimitsSection, RateLimiter
 from lateral.errors import OverloadedError
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.fake_clock import FakeClock
 
 
 def test_a_user_over_the_limit_waits_for_a_token_and_others_are_not_held_up() -> None:
-    clock = Clock()
+    clock = FakeClock()
     limiter = RateLimiter(LimitsSection(per_user_per_minute=3, per_organisation_per_minute=100), clock)
     for _ in range(3):
         limiter.admit("council", "ann")
@@ -31,7 +24,7 @@ def test_a_user_over_the_limit_waits_for_a_token_and_others_are_not_held_up() ->
 
 
 def test_an_organisation_limit_covers_all_its_users() -> None:
-    clock = Clock()
+    clock = FakeClock()
     limiter = RateLimiter(LimitsSection(per_user_per_minute=10, per_organisation_per_minute=2), clock)
     limiter.admit("police", "a")
     limiter.admit("police", "b")

@@ -12,14 +12,7 @@ from pydantic import ValidationError
 from broker.admission import Admission, OverloadSection
 from broker.resilience import Circuit, CircuitSection, RetrySection, retry_options
 from lateral.errors import OverloadedError
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.fake_clock import FakeClock
 
 
 def test_a_fixed_limit_refuses_the_check_beyond_it_with_when_to_retry() -> None:
@@ -38,7 +31,7 @@ def test_a_fixed_limit_refuses_the_check_beyond_it_with_when_to_retry() -> None:
 
 
 def test_slow_answers_cut_the_limit_by_a_quarter_at_most_once_per_target_interval() -> None:
-    clock = Clock()
+    clock = FakeClock()
     admission = Admission(OverloadSection(max_in_flight=100, min_in_flight=10, target_latency_ms=500), clock)
     assert admission.limit == 64
     for _ in range(3):
