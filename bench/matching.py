@@ -53,7 +53,7 @@ def _prepare(records: int, folder: Path, queries: int) -> None:
 def _child(folder: Path, baseline_queries: int) -> dict[str, Any]:
     from adapters.core import load_adapter_config
     from adapters.core.dryrun import subject_from_row
-    from adapters.core.matching import Matcher
+    from adapters.core.matching import Matcher, query_fields
     from adapters.core.refresh import build_index
     from protos.lateral.v1 import common_pb2
 
@@ -65,12 +65,13 @@ def _child(folder: Path, baseline_queries: int) -> dict[str, Any]:
     with (folder / "queries.csv").open() as q, (folder / "truth.csv").open() as t:
         rows = list(csv.DictReader(q))
         truth = {r["query_id"]: r for r in csv.DictReader(t)}
-    latencies, answers = [], {}
+    latencies, answers, scored = [], {}, []
     for row in rows:
         subject = subject_from_row(row)
         t0 = time.perf_counter()
         result = matcher.match(subject)
         latencies.append((time.perf_counter() - t0) * 1000)
+        scored.append(len(matcher.candidates(query_fields(subject))))
         answers[row["query_id"]] = (
             common_pb2.Outcome.Name(result.outcome).removeprefix("OUTCOME_"),
             set(result.record_keys),
@@ -83,6 +84,7 @@ def _child(folder: Path, baseline_queries: int) -> dict[str, Any]:
         "build_s": build_s,
         "rss_mb": rss_mb,
         "latencies": latencies,
+        "candidates": scored,
         "answers": {k: [v[0], sorted(v[1])] for k, v in answers.items()},
         "truth": truth,
         "baseline": baseline,
@@ -177,12 +179,17 @@ def _quality(answers: dict[str, list[Any]], truth: dict[str, dict[str, str]]) ->
         "precision": precision,
         "recall": recall,
         "found": found / known_queries,
-        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "f1": _f1(precision, recall),
+        "f1_found": _f1(precision, found / known_queries),
         "per_type": dict(per_type),
         "negatives": dict(negatives),
         "negative_known": dict(negative_known),
         "negative_possible": dict(negative_possible),
     }
+
+
+def _f1(precision: float, recall: float) -> float:
+    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -195,7 +202,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--queries", type=int, default=4000)
+    parser.add_argument("--queries", type=int, default=20_000)
     parser.add_argument("--baseline-queries", type=int, default=200)
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument(
@@ -253,12 +260,15 @@ def _report(results: dict[int, dict[str, Any]], args: argparse.Namespace) -> str
         f"{args.queries:,} queries per size "
         "(half known people with the generator's recording errors, the rest people it has never met and hard "
         "negatives). *Recall* counts a KNOWN answer naming only true records; *found* also counts a POSSIBLE "
-        "answer that includes the true record (nothing is disclosed, the worker is told to check). False "
-        "positives are KNOWN answers for anyone else (a disclosure about the wrong person).",
+        "answer that includes the true record (nothing is disclosed, the worker is told to check); *F1* is "
+        "that of KNOWN answers, *F1 found* counts found answers as recalled. False positives are KNOWN "
+        "answers for anyone else (a disclosure about the wrong person). *Scored* is the number of candidate "
+        "records a query's blocking keys retrieve and the matcher scores (median / 99th percentile).",
         "",
-        "| records | build | build rate | RSS | p50 | p99 | precision | recall | found | F1 | FP unknown "
-        "| FP hard neg. | baseline P / R / F1 (p50) |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        "| records | build | build rate | RSS | p50 | p99 | scored | precision | recall | found | F1 "
+        "| F1 found | FP unknown | FP hard neg. | baseline P / R / F1 (p50) |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| --- |",
     ]
     for r in results.values():
         q = r["quality"]
@@ -270,12 +280,23 @@ def _report(results: dict[int, dict[str, Any]], args: argparse.Namespace) -> str
         lines.append(
             f"| {r['records']:,} | {r['build_s']:.1f} s | {r['records'] / r['build_s']:,.0f}/s "
             f"| {r['rss_mb']:,.0f} MB "
-            f"| {_percentile(lat, 0.5):.2f} ms | {_percentile(lat, 0.99):.2f} ms | {q['precision']:.4f} | "
-            f"{q['recall']:.4f} | {q['found']:.4f} | {q['f1']:.4f} | {unknown_fp}/{unknown} "
+            f"| {_percentile(lat, 0.5):.2f} ms | {_percentile(lat, 0.99):.2f} ms "
+            f"| {_percentile(r['candidates'], 0.5):.0f} / {_percentile(r['candidates'], 0.99):.0f} "
+            f"| {q['precision']:.4f} | {q['recall']:.4f} | {q['found']:.4f} | {q['f1']:.4f} "
+            f"| {q['f1_found']:.4f} | {unknown_fp}/{unknown} "
             f"| {hard_fp}/{hard} | "
             f"{b['precision']:.3f} / {b['recall']:.3f} / {b['f1']:.3f} ({b['p50_ms']:.0f} ms) |"
         )
-    largest = results[max(results)]["quality"]
+    smallest, biggest = results[min(results)], results[max(results)]
+    if len(results) > 1:
+        p50s = [_percentile(r["latencies"], 0.5) for r in (smallest, biggest)]
+        lines += [
+            "",
+            f"Latency from {smallest['records']:,} to {biggest['records']:,} records: p50 "
+            f"{p50s[0]:.2f} → {p50s[1]:.2f} ms ({p50s[1] / p50s[0]:.2f}×) over "
+            f"{biggest['records'] / smallest['records']:.0f}× the records.",
+        ]
+    largest = biggest["quality"]
     lines += [
         "",
         f"By recording error at {max(results):,} records: every query whose record carries the error, and "

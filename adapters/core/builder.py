@@ -173,6 +173,22 @@ class IndexBuilder:
             numbers.append(number)
             rows.append(row)
 
+    def _add_further_formal(
+        self, row: int, formal_hashes: tuple[int, ...], dob: int, postcode_h: int
+    ) -> None:
+        """The keys of a given name's further formal forms (nicknames resolved), beside the first's."""
+        count = len(formal_hashes)
+        if dob:
+            texts, numbers, rows = self._extra["given_dob"]
+            texts.extend(formal_hashes)
+            numbers.extend(repeat(dob, count))
+            rows.extend(repeat(row, count))
+        if postcode_h:
+            texts, numbers, rows = self._extra["postcode_given"]
+            texts.extend(repeat(postcode_h, count))
+            numbers.extend(formal_hashes)
+            rows.extend(repeat(row, count))
+
     def add_person(self, person: SourcePerson) -> None:
         tokens = person.given_names
         given = self._given_by_tokens.get(tokens)
@@ -224,13 +240,12 @@ class IndexBuilder:
         self._family_h.extend(map(_SOUND_HASH, family))
         self._formal_h.extend(map(_FORMAL_HASH, given))
         self._postcode_h.extend(map(_POSTCODE_HASH, postcode))
-        texts, numbers, rows = self._extra["given_dob"]
         further = list(map(_FURTHER, given))
-        for row, hashes, day in compress(zip(range(start, start + n), further, dob, strict=True), further):
-            if day:
-                texts.extend(hashes)
-                numbers.extend(repeat(day, len(hashes)))
-                rows.extend(repeat(row, len(hashes)))
+        postcode_h = self._postcode_h[start:]
+        for row, hashes, day, at in compress(
+            zip(range(start, start + n), further, dob, postcode_h, strict=True), further
+        ):
+            self._add_further_formal(row, hashes, day, at)
         for _ in range((start + n) // 50_000 - start // 50_000):
             self._progress("people", 50_000)
 
@@ -283,12 +298,8 @@ class IndexBuilder:
         self._family_h.append(family.sound_hash)
         self._formal_h.append(given.formal_hash)
         self._postcode_h.append(postcode[1])
-        if dob and given.further_formal_hashes:
-            texts, numbers, rows = self._extra["given_dob"]
-            for formal_hash in given.further_formal_hashes:
-                texts.append(formal_hash)
-                numbers.append(dob)
-                rows.append(row)
+        if given.further_formal_hashes:
+            self._add_further_formal(row, given.further_formal_hashes, dob, postcode[1])
         if row % 50_000 == 49_999:
             self._progress("people", 50_000)
 
@@ -300,7 +311,7 @@ class IndexBuilder:
         given = given_tokens(alias.given_names)
         family = family_key(alias.family_name)
         self.aliases.setdefault(row, []).append((given, family))
-        self._add_extra(row, name_blocks(given, family, self.dob[row]))
+        self._add_extra(row, name_blocks(given, family, self.dob[row], self.postcode[row]))
 
     def add_event(self, event: SourceEvent) -> None:
         row = self.rows.get(event.record_key)
@@ -396,9 +407,12 @@ class IndexBuilder:
         has_dob = dob != 0
         parts = {
             "names": (names_h != 0, names_h, zero),
-            "family_year": ((family_h != 0) & has_dob, family_h, dob // np.uint64(10_000)),
-            "family_monthday": ((family_h != 0) & has_dob, family_h, dob % np.uint64(10_000)),
+            "family_dob": ((family_h != 0) & has_dob, family_h, dob),
+            "names_year": ((names_h != 0) & has_dob, names_h, dob // np.uint64(10_000)),
+            "names_monthday": ((names_h != 0) & has_dob, names_h, dob % np.uint64(10_000)),
             "given_dob": ((formal_h != 0) & has_dob, formal_h, dob),
+            "postcode_family": ((postcode_h != 0) & (family_h != 0), postcode_h, family_h),
+            "postcode_given": ((postcode_h != 0) & (formal_h != 0), postcode_h, formal_h),
             "postcode_dob": ((postcode_h != 0) & has_dob, postcode_h, dob),
             "nhs": (nhs != 0, zero, nhs),
             "uprn": (uprn != 0, zero, uprn),
@@ -475,6 +489,7 @@ class IndexBuilder:
             family_counts=Counter(self.family),
             given_counts=Counter(g[0] for g in self.given if g),
             postcode_counts=Counter(p for p in self.postcode if p),
+            middle_counts=Counter(name for g in self.given for name in g[1:]),
             row_of=self.rows,
             deleted=np.zeros(n, dtype=np.bool_),
             watermarks=dict(self._watermarks),

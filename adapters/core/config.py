@@ -124,7 +124,7 @@ class MatchingSection(Frozen):
 
     # Posterior probability for KNOWN (disclosure) and for POSSIBLE.
     known_probability: float = Field(default=0.999, ge=0.99, le=0.999999)
-    possible_probability: float = Field(default=0.5, ge=0.05, le=0.99)
+    possible_probability: float = Field(default=0.2, ge=0.05, le=0.99)
     # Another person within this many bits of the best makes the answer POSSIBLE.
     ambiguity_bits: float = Field(default=6.0, ge=0, le=20)
     # Weights estimated by `lateral adapter estimate` (relative to this file); the defaults when absent.

@@ -24,7 +24,20 @@ from adapters.core.normalise import (
 from adapters.core.source import Contact, SourceSnapshot
 
 # Blocking keys: any single recording error leaves at least one of them intact for the true record.
-BLOCKS = ("nhs", "uprn", "family_year", "family_monthday", "given_dob", "postcode_dob", "names")
+# Each key joins a name part to a date part specific enough that a block holds about the same handful of
+# records in a million as in ten thousand: a common family name and a birth year alone gather hundreds.
+BLOCKS = (
+    "nhs",
+    "uprn",
+    "family_dob",
+    "names_year",
+    "names_monthday",
+    "given_dob",
+    "postcode_dob",
+    "postcode_family",
+    "postcode_given",
+    "names",
+)
 Address = tuple[str, frozenset[str]]
 
 
@@ -76,15 +89,25 @@ def block_keys(
     return _mix_np(_mix_np(kinds, texts), numbers)
 
 
-def name_blocks(given: tuple[str, ...], family: str, dob: int) -> Iterable[tuple[str, str, int]]:
-    """The name-based keys of one name (an alias, or a given name's further formal forms)."""
+def name_blocks(
+    given: tuple[str, ...], family: str, dob: int, postcode: str
+) -> Iterable[tuple[str, str, int]]:
+    """The name-based keys of one name (an alias) of a record with this date of birth and postcode."""
     family_sound = phonetic(family)
     first = given[0] if given else ""
+    located = " " in postcode  # a full postcode: a partial one would gather a district
+    if located and family_sound:
+        yield "postcode_family", postcode, value_hash(family_sound)
+    if located and first:
+        for formal in formal_names(first):
+            yield "postcode_given", postcode, value_hash(formal)
     if family_sound:
-        yield "names", f"{family_sound}|{phonetic(first)}", 0
+        names = f"{family_sound}|{phonetic(first)}"
+        yield "names", names, 0
         if dob:
-            yield "family_year", family_sound, dob // 10_000
-            yield "family_monthday", family_sound, dob % 10_000
+            yield "family_dob", family_sound, dob
+            yield "names_year", names, dob // 10_000
+            yield "names_monthday", names, dob % 10_000
     if dob and first:
         for formal in formal_names(first):
             yield "given_dob", formal, dob
@@ -131,6 +154,8 @@ class MatchIndex:
     family_counts: Counter[str]
     given_counts: Counter[str]
     postcode_counts: Counter[str]
+    # Further given names (middle names): their own frequencies, for the term-frequency adjustment.
+    middle_counts: Counter[str]
     # Record key -> its current row; rows replaced by a refresh are marked deleted, never reused.
     row_of: dict[str, int] = field(default_factory=dict)
     deleted: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, dtype=np.bool_))
@@ -200,10 +225,11 @@ def merge(base: MatchIndex, delta: MatchIndex, changed: Iterable[str]) -> MatchI
     n = len(base.keys)
     deleted = base.deleted.copy()
     row_of = dict(base.row_of)
-    family_counts, given_counts, postcode_counts = (
+    family_counts, given_counts, postcode_counts, middle_counts = (
         Counter(base.family_counts),
         Counter(base.given_counts),
         Counter(base.postcode_counts),
+        Counter(base.middle_counts),
     )
     for key in changed:
         row = row_of.pop(key, None)
@@ -212,6 +238,7 @@ def merge(base: MatchIndex, delta: MatchIndex, changed: Iterable[str]) -> MatchI
             family_counts[base.family[row]] -= 1
             if base.given[row]:
                 given_counts[base.given[row][0]] -= 1
+                middle_counts.subtract(base.given[row][1:])
             if base.postcode[row]:
                 postcode_counts[base.postcode[row]] -= 1
     for key, row in delta.row_of.items():
@@ -219,6 +246,7 @@ def merge(base: MatchIndex, delta: MatchIndex, changed: Iterable[str]) -> MatchI
     family_counts.update(delta.family_counts)
     given_counts.update(delta.given_counts)
     postcode_counts.update(delta.postcode_counts)
+    middle_counts.update(delta.middle_counts)
     blocks = {}
     for kind in BLOCKS:
         hashes = np.concatenate([base.blocks[kind][0], delta.blocks[kind][0]])
@@ -276,6 +304,7 @@ def merge(base: MatchIndex, delta: MatchIndex, changed: Iterable[str]) -> MatchI
         family_counts=+family_counts,
         given_counts=+given_counts,
         postcode_counts=+postcode_counts,
+        middle_counts=+middle_counts,
         row_of=row_of,
         deleted=np.concatenate([deleted, np.zeros(len(delta.keys), dtype=np.bool_)]),
         any_deleted=bool(deleted.any()),

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from adapters.core.index import MatchIndex, short_hash
+from adapters.core.index import MatchIndex, short_hash, value_hash
 from adapters.core.normalise import (
     address_key,
     date_key,
@@ -40,6 +40,7 @@ from adapters.core.scoring import (
     Scored,
     Scorer,
     Weights,
+    given_level,
 )
 from protos.lateral.v1 import common_pb2
 
@@ -58,7 +59,9 @@ class Thresholds:
     make the answer ambiguous."""
 
     known: float = 0.999
-    possible: float = 0.5
+    # One chance in five is worth a call: a POSSIBLE discloses nothing, and at 0.5 a woman recorded under her
+    # maiden name, or a record without a date of birth, was missed at a million records (docs/matching.md).
+    possible: float = 0.2
     ambiguity_bits: float = 6.0
 
 
@@ -153,17 +156,21 @@ class Matcher:
             sound = phonetic(family)
             first = given[0] if given else ""
             if sound:
-                rows = idx.lookup("names", f"{sound}|{phonetic(first)}")
+                sounds = f"{sound}|{phonetic(first)}"
+                rows = idx.lookup("names", sounds)
                 # Records without a date of birth are found by name; others have sharper keys.
                 found.append(rows if not q.dob else rows[idx.dob[rows] == 0])
             if q.dob:
                 if sound:
-                    found.append(idx.lookup("family_year", sound, q.dob // 10_000))
-                    found.append(idx.lookup("family_monthday", sound, q.dob % 10_000))
+                    found.append(idx.lookup("family_dob", sound, q.dob))
+                    found.append(idx.lookup("names_year", sounds, q.dob // 10_000))
+                    found.append(idx.lookup("names_monthday", sounds, q.dob % 10_000))
                 for formal in formal_names(first) if first else ():
                     found.append(idx.lookup("given_dob", formal, q.dob))
-        if q.dob and q.postcode and " " in q.postcode:
-            found.append(idx.lookup("postcode_dob", q.postcode, q.dob))
+        if q.postcode and " " in q.postcode:
+            if q.dob:
+                found.append(idx.lookup("postcode_dob", q.postcode, q.dob))
+            found.append(self._at_postcode(q, names))
         if q.nhs:
             found.append(idx.lookup("nhs", "", number_key(q.nhs)))
         if q.uprn:
@@ -178,6 +185,32 @@ class Matcher:
             if idx.any_deleted:
                 rows = rows[~idx.deleted[rows]]
         return rows
+
+    def _at_postcode(self, q: QueryFields, names: list[tuple[tuple[str, ...], str]]) -> npt.NDArray[np.int32]:
+        """Records at the query's postcode that could be the subject with a name and the date of birth both
+        mistyped, or the date missing: sharing the family name's sound or a formal given name, and either
+        sharing the year or the day and month of birth, or (where either has no date) a given name near the
+        query's. The household's other members differ in given name and date, and are left out."""
+        idx = self.index
+        found = []
+        for given, family in names:
+            sound = phonetic(family)
+            if sound:
+                found.append(idx.lookup("postcode_family", q.postcode, value_hash(sound)))
+            for formal in formal_names(given[0]) if given else ():
+                found.append(idx.lookup("postcode_given", q.postcode, value_hash(formal)))
+        rows = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int32)
+        dob = idx.dob[rows]
+        dated = (dob != 0) & (q.dob != 0)
+        same_part = (dob // 10_000 == q.dob // 10_000) | (dob % 10_000 == q.dob % 10_000)
+        undated = rows[~dated]
+        near = [
+            r for r in undated.tolist() if given_level(q.given, idx.given[r]) not in ("different", "missing")
+        ]
+        kept: npt.NDArray[np.int32] = np.concatenate(
+            [rows[dated & same_part], np.array(near, dtype=np.int32)]
+        )
+        return kept
 
     def _shortlist(self, q: QueryFields, rows: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
         """The SHORTLIST rows agreeing most on cheap exact comparisons, plus any sharing an identifier.

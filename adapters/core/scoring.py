@@ -45,6 +45,8 @@ DEFAULT_LEVELS: dict[str, dict[str, tuple[float, float | None]]] = {
         # Women's family names change on marriage far more often than men's.
         "different_female": (0.12, 0.98),
     },
+    # Further given names (middle names), when both sides record some: one shared, or none.
+    "other_given": {"agree": (0.9, None), "different": (0.1, 0.95)},
     # Given and family names each other's way round.
     "swapped": {"swapped": (0.01, 0.000001)},
     "dob": {
@@ -277,6 +279,18 @@ class Scorer:
                 best = ("swapped", "swapped", sw, 0.0, True)
         return best
 
+    def _other_given(self, q: QueryFields, row: int) -> tuple[str, float] | None:
+        """Middle names compared, when both sides record some (a middle name used as the first is the given
+        name's own "middle" level, not counted again here)."""
+        q_other, r_other = set(q.given[1:]), set(self.index.given[row][1:])
+        if not q_other or not r_other:
+            return None
+        shared = q_other & r_other
+        if not shared:
+            return "different", self.weights.weight("other_given", "different")
+        tf = min(self._tf(self.index.middle_counts, name) for name in shared)
+        return "agree", self.weights.weight("other_given", "agree", tf)
+
     def score(self, q: QueryFields, row: int) -> Scored:
         idx, w = self.index, self.weights
         levels: dict[str, tuple[str, float]] = {}
@@ -288,6 +302,10 @@ class Scorer:
                 levels["given"] = (g, gw)
             if f != "missing":
                 levels["family"] = (f, fw)
+        if g not in ("middle", "missing", "swapped"):
+            other = self._other_given(q, row)
+            if other is not None:
+                levels["other_given"] = other
         dob = dob_level(q.dob, int(idx.dob[row]))
         if dob != "missing":
             levels["dob"] = (dob, w.weight("dob", dob))

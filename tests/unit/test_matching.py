@@ -319,3 +319,69 @@ def test_any_single_recording_error_still_retrieves_the_true_record(
 
 def test_property_covers_every_error_type() -> None:
     assert set(ERRORS) == set(ERROR_TYPES)
+
+
+NAME_ERRORS = (
+    "typo_keyboard",
+    "typo_ocr",
+    "typo_phonetic",
+    "nickname",
+    "transliteration",
+    "hyphen_split_join",
+)
+DATE_ERRORS = ("dob_digit", "dob_day_month_swap", "missing_date_of_birth")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_a_name_and_a_date_of_birth_both_wrong_still_retrieve_the_record_at_its_postcode(
+    data: st.DataObject, people: list[Person]
+) -> None:
+    name_error, date_error = data.draw(st.sampled_from(NAME_ERRORS)), data.draw(st.sampled_from(DATE_ERRORS))
+    candidates = [
+        p for p in people[:3000] if ERRORS[name_error][0](p, "police") and ERRORS[date_error][0](p, "police")
+    ]
+    person_ = data.draw(st.sampled_from(candidates))
+    rates = dict.fromkeys(ERROR_TYPES, 0.0) | {name_error: 1.0, date_error: 1.0}
+    draft = record_of(person_, "police", rates, random.Random(data.draw(st.integers(0, 2**32 - 1))), 0.0)
+    record = person(1, draft.given_names[0], draft.family_name, draft.date_of_birth, draft.address.postcode)
+    rows = Matcher(index_of([record])).candidates(query_fields(subject_of(person_)))
+    assert list(rows) == [0], (name_error, date_error, draft)
+
+
+def test_a_common_family_name_and_birth_year_gather_no_crowd() -> None:
+    """Blocks hold the same handful at any size: 400 Smiths born in 1980 are not candidates for one."""
+    rng = random.Random(3)
+    crowd = [
+        person(i, f"Given{i}", "Smith", dt.date(1980, rng.randint(1, 12), rng.randint(1, 28)), "NT2 1AA")
+        for i in range(2, 402)
+    ]
+    index = index_of([person(1, "Aisha", "Smith", dt.date(1980, 5, 1), "NT1 4QT"), *crowd])
+    subject = common_pb2.Subject(
+        given_names=["Aisha"],
+        family_name="Smith",
+        date_of_birth="1980-05-01",
+        address=common_pb2.Address(postcode="NT1 4QT"),
+    )
+    matcher = Matcher(index)
+    rows = matcher.candidates(query_fields(subject))
+    same_day = [i for i, p in enumerate(crowd, start=1) if p.date_of_birth == dt.date(1980, 5, 1)]
+    assert sorted(rows.tolist()) == [0, *same_day]
+    assert matcher.match(subject).record_keys == ("1",)
+
+
+def test_household_members_without_a_date_of_birth_are_not_candidates_for_each_other() -> None:
+    index = index_of(
+        [
+            person(1, "Aisha", "Rahman", None, "NT1 4QT"),
+            person(2, "Bilal", "Rahman", None, "NT1 4QT"),
+            person(3, "Aysha", "Rahmen", None, "NT1 4QT"),  # both names mistyped, no date: still her
+        ]
+    )
+    subject = common_pb2.Subject(
+        given_names=["Aisha"],
+        family_name="Rahman",
+        date_of_birth="2001-03-04",
+        address=common_pb2.Address(postcode="NT1 4QT"),
+    )
+    assert sorted(Matcher(index).candidates(query_fields(subject)).tolist()) == [0, 2]

@@ -1,9 +1,14 @@
 """Every comparison level, and what the levels weigh."""
 
+import datetime as dt
+
 import pytest
 
+from adapters.core.matching import query_fields
+from adapters.core.records import SeedPerson
 from adapters.core.scoring import (
     DEFAULT_LEVELS,
+    Scorer,
     Weights,
     address_level,
     dob_level,
@@ -11,6 +16,8 @@ from adapters.core.scoring import (
     given_level,
     postcode_level,
 )
+from protos.lateral.v1 import common_pb2
+from tests.unit.synthetic_index import index_of
 
 
 @pytest.mark.parametrize(
@@ -119,3 +126,27 @@ def test_term_frequency_makes_common_names_count_for_less() -> None:
     w = Weights()
     rare, common = w.weight("family", "exact", 1 / 1_000_000), w.weight("family", "exact", 1 / 100)
     assert rare > common + 10
+
+
+def test_middle_names_agreeing_count_for_the_record_and_differing_against_it() -> None:
+    def record(record_id: int, given: tuple[str, ...]) -> SeedPerson:
+        return SeedPerson(record_id, given, "Hodgson", dt.date(1985, 8, 6), "female", "", "", "")
+
+    index = index_of(
+        [
+            record(1, ("Denise", "Emily")),
+            record(2, ("Denise", "Louise")),
+            record(3, ("Denise",)),
+            *[record(i, ("Ann", "Louise")) for i in range(4, 40)],
+        ]
+    )
+    scorer = Scorer(index)
+    q = query_fields(common_pb2.Subject(given_names=["Denise", "Emily"], family_name="Greenwood"))
+    emily, louise, none = (scorer.score(q, index.row_of[key]) for key in ("1", "2", "3"))
+    assert emily.levels["other_given"] == ("agree", Weights().weight("other_given", "agree", 1 / 39))
+    assert louise.levels["other_given"] == ("different", Weights().weight("other_given", "different"))
+    assert "other_given" not in none.levels
+    assert emily.weight > none.weight > louise.weight
+    # A common middle name counts for less than a rare one.
+    q_louise = query_fields(common_pb2.Subject(given_names=["Denise", "Louise"], family_name="Hodgson"))
+    assert scorer.score(q_louise, index.row_of["2"]).levels["other_given"][1] < emily.levels["other_given"][1]
