@@ -1,0 +1,179 @@
+"""Linking encodings across agencies into entities.
+
+1. Candidate pairs of records of different agencies from blocking (``linkage.blocking``).
+2. Their Dice coefficients; pairs at or above the threshold are links.
+3. Links are taken best first (greedy, as anonlink's solver): a record links to at most one record of
+   each other agency (one-to-one per pair of agencies), and two entities merge (union-find) only if no
+   agency then holds more than max_per_agency of the entity's records.
+
+An agency may hold one person twice (the synthetic towns have 1% duplicates, real agencies similar): with
+max_per_agency = 2 both of its records can join the entity through other agencies' records, which
+one-to-one alone would forbid; two is also the most that is ever right for such a duplicate pair. The
+measurements behind the defaults are in docs/linkage.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from linkage.blocking import LshBlocking, candidate_pairs
+from linkage.similarity import as_packed, dice_pairs
+
+DEFAULT_THRESHOLD = 0.66
+
+
+@dataclass(frozen=True)
+class EncodedRecord:
+    """What an agency publishes for one record: its agency, its agency-local token, its encoding."""
+
+    agency: str
+    token: str
+    encoding: bytes
+
+
+@dataclass(frozen=True, order=True)
+class Member:
+    """One record of an entity, named by agency and token (only that agency can resolve the token)."""
+
+    agency: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Entity:
+    """Records taken for one person.
+
+    Attributes:
+        members: the records, sorted by agency then token.
+        weakest_link: the lowest Dice coefficient among the links that joined them (1.0 for one record).
+    """
+
+    members: tuple[Member, ...]
+    weakest_link: float = 1.0
+
+    @property
+    def agencies(self) -> tuple[str, ...]:
+        return tuple(sorted({m.agency for m in self.members}))
+
+
+@dataclass(frozen=True)
+class LinkParams:
+    """How records are linked.
+
+    Attributes:
+        threshold: the lowest Dice coefficient that links two records.
+        max_per_agency: the most records of one agency in one entity (1 or 2).
+        blocking: the candidate-pair parameters.
+    """
+
+    threshold: float = DEFAULT_THRESHOLD
+    max_per_agency: int = 2
+    blocking: LshBlocking = field(default_factory=LshBlocking)
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError("the threshold must be above 0 and at most 1")
+        if self.max_per_agency not in (1, 2):
+            raise ValueError("max_per_agency must be 1 or 2")
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Entities as labels over records, with the links accepted.
+
+    Attributes:
+        labels: each record's entity number (the smallest record index in it).
+        links: accepted links as (i, j, dice) rows.
+        candidates: candidate pairs compared.
+    """
+
+    labels: npt.NDArray[np.intp]
+    links: tuple[tuple[int, int, float], ...]
+    candidates: int
+
+
+class _Entities:
+    """Union-find over records, counting each entity's records per agency."""
+
+    def __init__(self, agencies: npt.NDArray[np.intp], agency_count: int) -> None:
+        self.parent = list(range(len(agencies)))
+        self.counts: dict[int, list[int]] = {}
+        for i, a in enumerate(agencies.tolist()):
+            row = [0] * agency_count
+            row[a] = 1
+            self.counts[i] = row
+
+    def root(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def merge(self, i: int, j: int, limit: int) -> bool:
+        a, b = self.root(i), self.root(j)
+        if a == b:
+            return True
+        merged = [x + y for x, y in zip(self.counts[a], self.counts[b], strict=True)]
+        if max(merged) > limit:
+            return False
+        a, b = min(a, b), max(a, b)
+        self.parent[b] = a
+        self.counts[a] = merged
+        del self.counts[b]
+        return True
+
+
+def cluster(
+    encodings: npt.NDArray[np.uint8], agencies: npt.NDArray[np.intp], params: LinkParams | None = None
+) -> Clustering:
+    """Links packed encodings (one row a record) of agencies numbered 0..n-1."""
+    params = params or LinkParams()
+    i, j = candidate_pairs(encodings, agencies, params.blocking)
+    packed = as_packed(encodings)
+    scores = dice_pairs(packed, packed, i, j)
+    keep = scores >= params.threshold
+    i, j, scores = i[keep], j[keep], scores[keep]
+    # Best first; ties in a fixed order so the result does not depend on blocking's order.
+    order = np.lexsort((j, i, -scores))
+    agency_count = int(agencies.max()) + 1 if len(agencies) else 0
+    entities = _Entities(agencies, agency_count)
+    linked: set[tuple[int, int]] = set()  # (record, other agency) already linked
+    links = []
+    for a, b, s in zip(i[order].tolist(), j[order].tolist(), scores[order].tolist(), strict=True):
+        if (a, int(agencies[b])) in linked or (b, int(agencies[a])) in linked:
+            continue
+        if entities.merge(a, b, params.max_per_agency):
+            linked.add((a, int(agencies[b])))
+            linked.add((b, int(agencies[a])))
+            links.append((a, b, s))
+    labels = np.array([entities.root(r) for r in range(len(agencies))], dtype=np.intp)
+    return Clustering(labels, tuple(links), len(keep))
+
+
+def link(records: Sequence[EncodedRecord], params: LinkParams | None = None) -> list[Entity]:
+    """Every record's entity (a record linked to nothing is an entity of one), largest entities first.
+
+    Raises:
+        ValueError: two records share an agency and token, or the encodings differ in length.
+    """
+    keys = [(r.agency, r.token) for r in records]
+    if len(set(keys)) != len(keys):
+        raise ValueError("two records share an agency and token")
+    names = sorted({r.agency for r in records})
+    number = {a: n for n, a in enumerate(names)}
+    agencies = np.array([number[r.agency] for r in records], dtype=np.intp)
+    packed = as_packed([r.encoding for r in records])
+    result = cluster(packed.view(np.uint8), agencies, params)
+    weakest: dict[int, float] = {}
+    for a, _, s in result.links:
+        root = int(result.labels[a])
+        weakest[root] = min(weakest.get(root, 1.0), s)
+    groups: dict[int, list[Member]] = {}
+    for r, label in zip(records, result.labels.tolist(), strict=True):
+        groups.setdefault(label, []).append(Member(r.agency, r.token))
+    entities = [Entity(tuple(sorted(m)), weakest.get(label, 1.0)) for label, m in groups.items()]
+    return sorted(entities, key=lambda e: (-len(e.members), e.members))
