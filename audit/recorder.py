@@ -113,6 +113,10 @@ class Recorder:
             "sealed": seal(self.keys.auditor, sealed.encode()),
         }
 
+    def sealed(self, **details: str) -> dict[str, str]:
+        """Free text that may name someone (a review's justification), sealed to the auditors."""
+        return {"sealed": seal(self.keys.auditor, json.dumps(details, ensure_ascii=False).encode())}
+
     def address(self, address: common_pb2.Address, justification: str = "") -> dict[str, str]:
         """A household check's address: a keyed pseudonym, and the address sealed to the auditors."""
         sealed = json.dumps(

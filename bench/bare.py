@@ -246,6 +246,13 @@ class BareAdapter(adapter_pb2_grpc.AgencyAdapterServicer):
     ) -> adapter_pb2.MatchResponse:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, ONLY_MATCH)
 
+    async def Reidentify(
+        self,
+        request: adapter_pb2.ReidentifyRequest,
+        context: grpc.aio.ServicerContext[adapter_pb2.ReidentifyRequest, adapter_pb2.ReidentifyResponse],
+    ) -> adapter_pb2.ReidentifyResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, ONLY_MATCH)
+
 
 @dataclass(frozen=True)
 class _Agency:
@@ -312,6 +319,22 @@ class BareBroker(broker_pb2_grpc.LateralCheckServicer):
         request: broker_pb2.StatusRequest,
         context: grpc.aio.ServicerContext[broker_pb2.StatusRequest, broker_pb2.StatusResponse],
     ) -> broker_pb2.StatusResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, ONLY_CHECK)
+
+    async def ListReviewCandidates(
+        self,
+        request: broker_pb2.ListReviewCandidatesRequest,
+        context: grpc.aio.ServicerContext[
+            broker_pb2.ListReviewCandidatesRequest, broker_pb2.ListReviewCandidatesResponse
+        ],
+    ) -> broker_pb2.ListReviewCandidatesResponse:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, ONLY_CHECK)
+
+    async def RequestReview(
+        self,
+        request: broker_pb2.ReviewRequest,
+        context: grpc.aio.ServicerContext[broker_pb2.ReviewRequest, broker_pb2.ReviewResponse],
+    ) -> broker_pb2.ReviewResponse:
         await context.abort(grpc.StatusCode.UNIMPLEMENTED, ONLY_CHECK)
 
     async def CheckMany(

@@ -44,6 +44,13 @@ class RestSection(Frozen):
     listen: str = "127.0.0.1:8443"
 
 
+class LinkageEndpoint(Frozen):
+    # host:port of the linkage service (proactive identification, docs/proactive.md).
+    address: str = Field(min_length=1)
+    # A listing returns at most this many candidates unless the caller asks for fewer.
+    default_candidates: int = Field(default=50, ge=1, le=1000)
+
+
 class BrokerConfig(Frozen):
     broker: BrokerSection = BrokerSection()
     # Mutual TLS for case systems calling in and for calls out to adapters (lateral pki issue --role broker).
@@ -59,6 +66,8 @@ class BrokerConfig(Frozen):
     telemetry: TelemetrySection | None = None
     policy: PolicySection
     agencies: list[AgencyEndpoint] = Field(min_length=1)
+    # The linkage service the review candidates come from (off when absent).
+    linkage: LinkageEndpoint | None = None
 
     @field_validator("agencies")
     @classmethod

@@ -120,15 +120,8 @@ class AgencyClient:
         UNAVAILABLE or TIMEOUT rows. Traced as a client span whose context travels with the call."""
         started = time.perf_counter()
         if not self.circuit.allows:
-            row = self._row(
-                common_pb2.Finding(outcome=common_pb2.OUTCOME_UNAVAILABLE),
-                grpc.StatusCode.UNAVAILABLE,
-                self.circuit.refusal(),
-                started,
-                "CIRCUIT_OPEN",
-            )
             self._metrics.agency(self.endpoint.id, "UNAVAILABLE", 0.0)
-            return row
+            return self._circuit_row(started)
         attributes = {"lateral.agency": self.endpoint.id}
         with self._telemetry.span("lateral.agency.call", attributes, kind=SpanKind.CLIENT) as span:
             row = await self._ask(request, timeout, started)
@@ -139,6 +132,15 @@ class AgencyClient:
                 span.set_attribute("rpc.grpc.status_code", row.status.code)
         self._metrics.agency(self.endpoint.id, outcome, time.perf_counter() - started)
         return row
+
+    def _circuit_row(self, started: float) -> common_pb2.AgencyResult:
+        return self._row(
+            common_pb2.Finding(outcome=common_pb2.OUTCOME_UNAVAILABLE),
+            grpc.StatusCode.UNAVAILABLE,
+            self.circuit.refusal(),
+            started,
+            "CIRCUIT_OPEN",
+        )
 
     def _count(self, row: common_pb2.AgencyResult, timeout: float) -> None:
         """Tells the circuit how the call went."""
@@ -164,26 +166,50 @@ class AgencyClient:
                 else self._stub.Match(request, timeout=timeout, metadata=metadata)
             )
             response = await asyncio.wait_for(call, timeout + 0.1)
-        except grpc.aio.AioRpcError as error:
-            code = error.code()
-            if code == grpc.StatusCode.PERMISSION_DENIED:
-                log.info("check %s: %s refused it under its agreement", request.check_id, self.endpoint.id)
-                return self._refused(error, started)
-            if code in _TIMEOUT_CODES:
-                outcome, detail = common_pb2.OUTCOME_TIMEOUT, f"no answer within {timeout * 1000:.0f} ms"
-            else:
-                outcome, detail = common_pb2.OUTCOME_UNAVAILABLE, f"the agency's adapter answered {code.name}"
-            log.warning("check %s: %s %s", request.check_id, self.endpoint.id, code.name)
-            return self._row(common_pb2.Finding(outcome=outcome), code, detail, started)
-        except TimeoutError:
-            log.warning("check %s: %s timed out", request.check_id, self.endpoint.id)
-            return self._row(
-                common_pb2.Finding(outcome=common_pb2.OUTCOME_TIMEOUT),
-                grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"no answer within {timeout * 1000:.0f} ms",
-                started,
-            )
+        except (grpc.aio.AioRpcError, TimeoutError) as error:
+            return self._failed(error, f"check {request.check_id}", timeout, started)
         return self._row(response.finding, grpc.StatusCode.OK, "", started, "PERMITTED", response.clause_ids)
+
+    def _failed(
+        self, error: grpc.aio.AioRpcError | TimeoutError, what: str, timeout: float, started: float
+    ) -> common_pb2.AgencyResult:
+        """The row of a call without an answer: refused under the agency's agreement, timed out, or failed."""
+        code = error.code() if isinstance(error, grpc.aio.AioRpcError) else grpc.StatusCode.DEADLINE_EXCEEDED
+        if isinstance(error, grpc.aio.AioRpcError) and code == grpc.StatusCode.PERMISSION_DENIED:
+            log.info("%s: %s refused it under its agreement", what, self.endpoint.id)
+            return self._refused(error, started)
+        if code in _TIMEOUT_CODES:
+            outcome, detail = common_pb2.OUTCOME_TIMEOUT, f"no answer within {timeout * 1000:.0f} ms"
+        else:
+            outcome, detail = common_pb2.OUTCOME_UNAVAILABLE, f"the agency's adapter answered {code.name}"
+        log.warning("%s: %s %s", what, self.endpoint.id, code.name)
+        return self._row(common_pb2.Finding(outcome=outcome), code, detail, started)
+
+    async def reidentify(
+        self, request: adapter_pb2.ReidentifyRequest, timeout: float
+    ) -> tuple[common_pb2.AgencyResult, adapter_pb2.ReidentifyResponse | None]:
+        """Asks the agency who its record of a review candidate is (docs/proactive.md); never raising. The
+        row says how the call went, as a check's row would; the answer comes with it when there is one."""
+        started = time.perf_counter()
+        if not self.circuit.allows:
+            return self._circuit_row(started), None
+        try:
+            call = self._stub.Reidentify(request, timeout=timeout, metadata=outgoing_metadata())
+            response = await asyncio.wait_for(call, timeout + 0.1)
+        except (grpc.aio.AioRpcError, TimeoutError) as error:
+            row = self._failed(error, f"review {request.review_id}", timeout, started)
+            self._count(row, timeout)
+            return row, None
+        row = self._row(
+            common_pb2.Finding(outcome=response.outcome),
+            grpc.StatusCode.OK,
+            "",
+            started,
+            "PERMITTED",
+            response.clause_ids,
+        )
+        self._count(row, timeout)
+        return row, response
 
     async def health(self, timeout: float) -> broker_pb2.AgencyHealth:
         """The adapter's health, its database's health and its Describe, asked at once; never raising."""

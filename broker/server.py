@@ -23,8 +23,10 @@ import lateral
 from audit.recorder import Recorder, decisions_payload, open_recorder, results_payload
 from broker.admission import Admission
 from broker.config import AgencyEndpoint, BrokerConfig
+from broker.decisions import refuse_all
 from broker.fanout import FanOut
 from broker.limits import RateLimiter
+from broker.proactive import Reviews, names_of
 from broker.rest import create_app
 from broker.review import summarise
 from lateral.asgi import AsgiServer
@@ -59,6 +61,8 @@ SERVICE_NAME = broker_pb2.DESCRIPTOR.services_by_name["LateralCheck"].full_name
 _LEAST_AGENCY_MS = 50
 # What can be asked: a person, or a household at an address.
 Asked = broker_pb2.CheckRequest | broker_pb2.HouseholdRequest
+# What is audited: those, and proactive identification's listings and reviews.
+Audited = Asked | broker_pb2.ListReviewCandidatesRequest | broker_pb2.ReviewRequest
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,9 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         telemetry: Telemetry | None = None,
         metrics: BrokerMetrics | None = None,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        reviews: Reviews | None = None,
     ) -> None:
+        self.reviews = reviews or Reviews(None, None)
         self._terms = Terms.of(
             config, fanout, trusted, RateLimiter(config.limits), Admission(config.resilience.overload)
         )
@@ -147,24 +153,6 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             for a in t.config.agencies
         }
 
-    def _refuse_all(self, t: Terms, decisions: dict[str, Decision]) -> PermissionDeniedError:
-        reasons = {d.reason for d in decisions.values()}
-        first = next(iter(decisions.values()))
-        message = (
-            first.message
-            if len(reasons) == 1 and len({d.message for d in decisions.values()}) == 1
-            else "; ".join(f"{agency}: {d.message}" for agency, d in decisions.items())
-        )
-        return PermissionDeniedError(
-            f"the data-sharing agreement does not permit this check: {message}",
-            reason=first.reason if len(reasons) == 1 else "NOT_PERMITTED",
-            metadata={
-                "agreement": t.label,
-                "clauses": ",".join(sorted({c for d in decisions.values() for c in d.clauses})),
-                **{f"agency.{agency}": d.reason for agency, d in decisions.items()},
-            },
-        )
-
     def _check_party(self, t: Terms, caller: Caller) -> None:
         """A certified organisation must be the agreement's party of that name, by certificate identity."""
         party = next((p for p in t.agreement.parties if p.id == caller.organisation), None)
@@ -175,7 +163,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                 "IDENTITY_MISMATCH",
             )
 
-    async def _audit(self, kind: str, caller: Caller, request: Asked, **fields: Any) -> None:
+    async def _audit(self, kind: str, caller: Caller, request: Audited, **fields: Any) -> None:
         """Records an event about this request (fails closed: raises when the log cannot be written)."""
         if self._recorder is None:
             return
@@ -187,10 +175,48 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                     **who,
                     "role": caller.role,
                     "purpose": request.purpose,
-                    "case_ref": request.case_ref,
+                    "case_ref": getattr(request, "case_ref", ""),
                     **fields,
                 },
             )
+
+    def _sealed(self, justification: str) -> dict[str, str]:
+        return self._recorder.sealed(justification=justification) if self._recorder is not None else {}
+
+    async def _proactive(
+        self, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> tuple[Terms, Caller, dt.datetime, float]:
+        """What a proactive request starts with: the terms, the identified caller (a party of the agreement,
+        within its rate limits), now, and the time it has."""
+        t = self._terms
+        caller = self._callers.caller(context)
+        self._check_party(t, caller)
+        t.limits.admit(caller.organisation, caller.user)
+        return t, caller, self._clock(), self._agency_timeout(t, context.time_remaining())
+
+    @maps_errors
+    async def ListReviewCandidates(
+        self,
+        request: broker_pb2.ListReviewCandidatesRequest,
+        context: grpc.aio.ServicerContext[
+            broker_pb2.ListReviewCandidatesRequest, broker_pb2.ListReviewCandidatesResponse
+        ],
+    ) -> broker_pb2.ListReviewCandidatesResponse:
+        t, caller, now, timeout = await self._proactive(context)
+        names = names_of(t.config.agencies)
+        return await self.reviews.listing(t.engine, names, caller, request, now, timeout, self._audit)
+
+    @maps_errors
+    async def RequestReview(
+        self,
+        request: broker_pb2.ReviewRequest,
+        context: grpc.aio.ServicerContext[broker_pb2.ReviewRequest, broker_pb2.ReviewResponse],
+    ) -> broker_pb2.ReviewResponse:
+        t, caller, now, timeout = await self._proactive(context)
+        names = names_of(t.config.agencies)
+        return await self.reviews.review(
+            t.engine, t.fanout, names, caller, request, now, timeout, self._audit, self._sealed
+        )
 
     def observe_error(self, method: str, code: grpc.StatusCode) -> None:
         self._metrics.error(method, code.name)
@@ -352,7 +378,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         subject = self._about(request)
         if not permitted:
             log.info("check refused for %s/%s: %s", caller.organisation, caller.role, request.purpose)
-            refusal = self._refuse_all(t, decisions)
+            refusal = refuse_all(t.label, decisions)
             await self._audit(
                 f"{event}-denied",
                 caller,
@@ -691,6 +717,7 @@ class BrokerServer:
         for task in list(self._retired):
             task.cancel()
         await self.servicer.terms.fanout.close()
+        await self.servicer.reviews.close()
         if self._recorder is not None:
             await self._recorder.stop()
         await asyncio.to_thread(self.telemetry.shutdown)
@@ -744,7 +771,8 @@ async def create_server(
     credentials = tls.channel_credentials() if tls is not None else None
     fanout = FanOut(config.agencies, credentials, telemetry, metrics, config.resilience)
     server = grpc.aio.server(options=server_options(reuse_port=reuse_port))
-    servicer = BrokerServicer(config, fanout, trusted, callers, recorder, telemetry, metrics)
+    reviews = Reviews(config.linkage, credentials)
+    servicer = BrokerServicer(config, fanout, trusted, callers, recorder, telemetry, metrics, reviews=reviews)
     broker_pb2_grpc.add_LateralCheckServicer_to_server(servicer, server)
     health = add_standard_services(server, [SERVICE_NAME])
     try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -22,10 +21,12 @@ from lateral.audit_cli import audit
 from lateral.bulk_cli import bulk_check
 from lateral.caller_options import INSECURE_HELP, caller_options, resolve_caller
 from lateral.config import ConfigError
-from lateral.console import err_console, fail, load
+from lateral.console import err_console, fail, load, server_logging
 from lateral.dsa_cli import dsa
 from lateral.lifecycle import serve
+from lateral.linkage_cli import linkage
 from lateral.pki_cli import pki
+from lateral.review_cli import review
 from lateral.rpc import InsecureNotAllowedError
 from lateral.status_cli import status
 from lateral.synth_cli import synth
@@ -99,12 +100,8 @@ main.add_command(audit)
 main.add_command(bulk_check)
 main.add_command(web)
 main.add_command(status)
-
-
-def _server_logging() -> None:
-    """Servers log at info unless --log-level said otherwise."""
-    if click.get_current_context().find_root().obj is None:
-        logging.getLogger().setLevel(logging.INFO)
+main.add_command(linkage)
+main.add_command(review)
 
 
 # --- broker ---------------------------------------------------------------------------------------------
@@ -133,7 +130,7 @@ def broker_serve(config_path: Path, listen: str | None, insecure_dev: bool, work
     from lateral.logs import set_worker
     from lateral.workers import reuse_port_from_environment, worker_from_environment
 
-    _server_logging()
+    server_logging()
     config = load(load_broker_config, config_path)
     address = listen or config.broker.listen
     if workers > 1:
@@ -192,7 +189,7 @@ def adapter_serve(config_path: Path, listen: str | None, insecure_dev: bool) -> 
     """Build the local index and serve AgencyAdapter until interrupted."""
     from adapters.core import create_server, load_adapter_config
 
-    _server_logging()
+    server_logging()
     config = load(load_adapter_config, config_path)
     address = listen or config.server.listen
     what = f"{config.agency.id} adapter"

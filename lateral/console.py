@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
+import click
 from rich.console import Console
 from rich.markup import escape
 
@@ -31,3 +33,9 @@ def load(loader: Callable[[Path], T], path: Path) -> T:
         return loader(path)
     except ConfigError as error:
         fail(str(error), 2)
+
+
+def server_logging() -> None:
+    """Servers log at info unless --log-level said otherwise."""
+    if click.get_current_context().find_root().obj is None:
+        logging.getLogger().setLevel(logging.INFO)

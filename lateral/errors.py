@@ -102,6 +102,12 @@ class UnavailableError(LateralError):
         return (error_details_pb2.RetryInfo(retry_delay=delay),)
 
 
+class NotFoundError(LateralError):
+    """What the request names does not exist (any more): NOT_FOUND."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+
 class TooLateError(LateralError):
     """Too little of the caller's deadline is left to do anything useful (DEADLINE_EXCEEDED)."""
 

@@ -8,6 +8,7 @@ import click
 
 from lateral.config import ConfigError
 from lateral.console import err_console, fail
+from pki.identity import ROLES
 
 _DIR = click.option(
     "--dir",
@@ -28,6 +29,7 @@ def pki() -> None:
     lateral pki issue --org northshire-council --role broker --name hub --host mash-hub.northshire.example
     lateral pki issue --org northshire-police --role adapter --name police --host 10.1.2.3
     lateral pki issue --org northshire-council --role client --name case-system
+    lateral pki issue --org northshire-council --role linkage --name mash-linkage
     lateral pki revoke pki/issued/northshire-council-client-case-system.crt
 
     Identities are URI SANs spiffe://<federation>/org/<org>/<role>/<name>. Certificates from an existing CA
@@ -56,7 +58,7 @@ def init(folder: Path, federation: str, days: int) -> None:
 @pki.command("issue")
 @_DIR
 @click.option("--org", "organisation", required=True, help="The organisation (its party id).")
-@click.option("--role", type=click.Choice(["broker", "adapter", "client"]), required=True)
+@click.option("--role", type=click.Choice(list(ROLES)), required=True)
 @click.option("--name", required=True, help="The service or system, e.g. hub, police, case-system.")
 @click.option("--host", "hosts", multiple=True, help="A DNS name or IP the server is reached at; repeat.")
 @click.option("--days", type=click.IntRange(1, 825), default=None, help="Lifetime (default 397; clients 90).")
@@ -70,7 +72,8 @@ def issue(
     days: int | None,
     out: Path | None,
 ) -> None:
-    """Issue a certificate and private key (owner-only) for a broker, an adapter or a case system."""
+    """Issue a certificate and private key (owner-only) for a broker, an adapter, a case system or a
+    linkage service."""
     from pki.authority import Authority
 
     try:

@@ -28,7 +28,7 @@ from lateral.config import ConfigError, read_toml
 from pki.identity import FEDERATION, SLUG, Identity, Role
 
 CA_DAYS = 3650
-LEAF_DAYS = {"broker": 397, "adapter": 397, "client": 90}
+LEAF_DAYS = {"broker": 397, "adapter": 397, "client": 90, "linkage": 397}
 CRL_DAYS = 30
 
 

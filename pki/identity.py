@@ -6,11 +6,11 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-Role = Literal["broker", "adapter", "client"]
-ROLES: tuple[Role, ...] = ("broker", "adapter", "client")
+Role = Literal["broker", "adapter", "client", "linkage"]
+ROLES: tuple[Role, ...] = ("broker", "adapter", "client", "linkage")
 _SLUG = r"[a-z0-9][a-z0-9-]{0,62}"
 _FEDERATION = r"[a-z0-9][a-z0-9.-]{0,62}"
-_URI = re.compile(rf"^spiffe://({_FEDERATION})/org/({_SLUG})/(broker|adapter|client)/({_SLUG})$")
+_URI = re.compile(rf"^spiffe://({_FEDERATION})/org/({_SLUG})/(broker|adapter|client|linkage)/({_SLUG})$")
 SLUG = re.compile(rf"^{_SLUG}$")
 FEDERATION = re.compile(rf"^{_FEDERATION}$")
 

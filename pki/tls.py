@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import socket
+import ssl
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +127,7 @@ class Tls:
     """One service's loaded TLS material."""
 
     def __init__(self, section: TlsSection) -> None:
+        self._section = section
         self.ca = _read(section.ca, "CA certificate")
         self.cert = _read(section.cert, "certificate")
         self.key = _read(section.key, "private key")
@@ -154,6 +157,28 @@ class Tls:
         # Handshake certificates already read (every call on a connection presents the same one): parsing
         # PEM and its SAN once per connection, not per call. Bounded; revocation is still checked per call.
         self._handshakes: dict[bytes, Peer] = {}
+
+    def server_identity(self, address: str, timeout: float = 5.0) -> Identity | None:
+        """The federation identity of the server at host:port, from a TLS handshake made as gRPC makes it
+        (this certificate, only the federation's CA trusted, the host name checked). gRPC's Python client does
+        not show the server's certificate, so a service that must reach one particular identity (an adapter
+        publishing to the linkage service) asks here first.
+
+        Raises:
+            OSError: the server cannot be reached, or the handshake fails (ssl.SSLError is one).
+        """
+        host, _, port = address.rpartition(":")
+        host = host.strip("[]")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(cadata=self.ca.decode())
+        context.load_cert_chain(self._section.cert, self._section.key)
+        context.set_alpn_protocols(["h2"])
+        with (
+            socket.create_connection((host, int(port)), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=host) as wrapped,
+        ):
+            der = wrapped.getpeercert(binary_form=True)
+        return identity_of(x509.load_der_x509_certificate(der)) if der else None
 
     def server_credentials(self) -> grpc.ServerCredentials:
         """Server side of mutual TLS: a client certificate from the federation's CA is required."""

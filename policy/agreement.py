@@ -7,6 +7,7 @@ Structure (see docs/dsa-example.toml for a complete, commented agreement):
   [[permissions]]   who (organisation, role) may ask which agencies for which purposes, and what is released
   [[restrictions]]  what is never disclosed, whatever a permission says (forbid overrides permit)
   [[review]]        when a check must go to a multi-agency review
+  [linkage]         proactive identification: who publishes encodings, where, and who is a candidate
 
 Validation names the file, the clause (section, position and id) and the problem.
 """
@@ -22,11 +23,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from lateral.config import ConfigError, Frozen, read_toml
+from policy.linkage import LinkageTerms, linkage_problems
 from policy.purposes import Purpose
 
-# What a permission may release about a subject, besides nothing at all.
-FIELDS = ("outcome", "category", "latest_date", "count", "contact")
-Released = Literal["outcome", "category", "latest_date", "count", "contact"]
+# What a permission may release about a subject, besides nothing at all. "identity" (who a proactive review
+# candidate is) only under a proactive purpose.
+FIELDS = ("outcome", "category", "latest_date", "count", "contact", "identity")
+Released = Literal["outcome", "category", "latest_date", "count", "contact", "identity"]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 PartyKind = Literal["police", "fire-and-rescue", "nhs", "local-authority", "education", "other"]
@@ -207,6 +210,7 @@ class Agreement(Frozen):
     permissions: tuple[Permission, ...] = Field(min_length=1)
     restrictions: tuple[Restriction, ...] = ()
     review: tuple[ReviewRule, ...] = ()
+    linkage: LinkageTerms | None = None
 
     @property
     def id(self) -> str:
@@ -258,11 +262,19 @@ def _cross_references(agreement: Agreement) -> list[str]:
             if value not in known:
                 problems.append(f"{where}: {field}: {value!r} is not one of the agreement's {kind}")
 
+    checks = {p.id: p.checks for p in agreement.purposes}
     for i, clause in enumerate(agreement.permissions):
         where = f"permissions[{i}] ({clause.id})"
         unknown(where, "requesters", clause.requesters, parties)
         unknown(where, "purposes", clause.purposes, purposes)
         unknown(where, "agencies", clause.agencies, agencies)
+        if "identity" in clause.release and any(checks.get(p) != "proactive" for p in clause.purposes):
+            problems.append(
+                f"{where}: release: 'identity' is released only for proactive purposes "
+                '(checks = "proactive")'
+            )
+    if agreement.linkage is not None:
+        problems += linkage_problems(agreement.linkage, checks, set(agencies), parties)
     for i, restriction in enumerate(agreement.restrictions):
         where = f"restrictions[{i}] ({restriction.id})"
         unknown(where, "agencies", restriction.agencies, agencies)

@@ -241,6 +241,19 @@ class PolicyEngine:
         context = {**self._context(role, purpose, minute, subject), "category": category}
         return bool(self._cedar("disclose", organisation, agency, context).allowed)
 
+    def unpublished_categories(self, agency: str) -> frozenset[str]:
+        """Categories an agency never publishes for proactive identification: those any restriction hides
+        for the [linkage] purpose (or for every purpose), whoever asks (encodings go to no one in
+        particular)."""
+        terms = self.agreement.linkage
+        purpose = terms.purpose if terms is not None else ""
+        return frozenset(
+            c
+            for r in self.agreement.restrictions
+            if agency in r.agencies and (not r.purposes or purpose in r.purposes)
+            for c in r.categories
+        )
+
     def restricted_categories(self, agency: str) -> frozenset[str]:
         """Categories some restriction keeps from this agency's answers (for a broker's second look)."""
         return frozenset(

@@ -21,8 +21,9 @@ class Purpose(Frozen):
     # The statutory duty or power relied on, e.g. "Children Act 1989 s47".
     lawful_basis: tuple[str, ...] = Field(min_length=1)
     subjects: Subjects = "any"
-    # What the purpose checks: people (Check) or households at an address (CheckHousehold).
-    checks: Literal["people", "households"] = "people"
+    # What the purpose checks: people (Check), households at an address (CheckHousehold), or "proactive":
+    # review candidates found by linking the agencies' encodings ([linkage]; docs/proactive.md).
+    checks: Literal["people", "households", "proactive"] = "people"
     requires_case_ref: bool = True
     requires_justification: bool = True
     # At most this many checks for the purpose in one bulk run (lateral bulk-check); none: no cap.

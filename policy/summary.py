@@ -14,6 +14,7 @@ FIELD_WORDS = {
     "latest_date": "latest activity date",
     "count": "activity count",
     "contact": "safeguarding contact",
+    "identity": "who a review candidate is",
 }
 SCOPE_WORDS = {"children": "children only", "adults": "adults only", "any": "children and adults"}
 
@@ -107,7 +108,25 @@ def summary(agreement: Agreement, signatures: dict[str, Status], today: dt.date)
             else f"any of {', '.join(rule.categories)} is reported"
         )
         out.append(f"  {rule.id}: {when}: {rule.description}")
+    if agreement.linkage is not None:
+        out += ["", *linkage_words(agreement)]
     return "\n".join(out)
+
+
+def linkage_words(agreement: Agreement) -> list[str]:
+    """The [linkage] section in plain English."""
+    terms = agreement.linkage
+    assert terms is not None
+    always = f", or with any of {', '.join(terms.always_review)}" if terms.always_review else ""
+    return [
+        f"Proactive identification (purpose {terms.purpose}):",
+        f"  {', '.join(terms.agencies)} publish, every {terms.publish_every_hours:g} hours, encodings",
+        f"  (hardened Bloom filters) of the people with activity in the last {terms.lookback_days} days,",
+        f"  with its dates and categories, to the linkage service {terms.service},",
+        "  which never sees who they are. A person whose records link is a review candidate with activity",
+        f"  at {terms.min_agencies} or more agencies within {terms.window_days} days{always}. Who a",
+        "  candidate is, only agencies permitted to release 'identity' for the purpose say.",
+    ]
 
 
 def _narrowed(purposes: tuple[str, ...], requesters: tuple[str, ...]) -> str:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from lateral.errors import FieldViolation
 from policy.identifiers import is_valid_nhs_number, normalise_postcode
+from policy.linkage import CANDIDATE_ID, KEY_ID, TOKEN
 from policy.purposes import Purpose
 from protos.lateral.v1 import adapter_pb2, broker_pb2, common_pb2
 
@@ -151,7 +152,10 @@ def _check_purpose(
     request: broker_pb2.CheckRequest
     | adapter_pb2.MatchRequest
     | broker_pb2.HouseholdRequest
-    | adapter_pb2.HouseholdMatchRequest,
+    | adapter_pb2.HouseholdMatchRequest
+    | broker_pb2.ListReviewCandidatesRequest
+    | broker_pb2.ReviewRequest
+    | adapter_pb2.ReidentifyRequest,
     purposes: Mapping[str, Purpose],
     checks: str,
 ) -> list[FieldViolation]:
@@ -164,16 +168,50 @@ def _check_purpose(
             FieldViolation("purpose", f"is not a purpose of this data-sharing agreement (known: {known})")
         ]
     if purpose.checks != checks:
-        rpc = "CheckHousehold" if purpose.checks == "households" else "Check"
-        return [FieldViolation("purpose", f"is a purpose for checking {purpose.checks} ({rpc})")]
+        return [FieldViolation("purpose", f"is a purpose for {_USES[purpose.checks]}")]
     return []
+
+
+# What each kind of purpose is for, for a request that uses it for something else.
+_USES = {
+    "people": "checking people (Check)",
+    "households": "checking households (CheckHousehold)",
+    "proactive": "proactive reviews (ListReviewCandidates, RequestReview)",
+}
+
+
+def validate_review_listing(
+    request: broker_pb2.ListReviewCandidatesRequest, purposes: Mapping[str, Purpose]
+) -> list[FieldViolation]:
+    """Every problem with a request for the review candidates: a proactive purpose."""
+    return _check_purpose(request, purposes, "proactive")
+
+
+def validate_review_request(
+    request: broker_pb2.ReviewRequest | adapter_pb2.ReidentifyRequest, purposes: Mapping[str, Purpose]
+) -> list[FieldViolation]:
+    """Every problem with a request to learn who a review candidate is (the broker's, or an agency's copy):
+    a candidate id (and, for an agency, its token and key id), a proactive purpose and its reasons."""
+    out: list[FieldViolation] = []
+    if not CANDIDATE_ID.fullmatch(request.candidate_id):
+        out.append(FieldViolation("candidate_id", "must be a candidate id from ListReviewCandidates"))
+    if isinstance(request, adapter_pb2.ReidentifyRequest):
+        if not TOKEN.fullmatch(request.token):
+            out.append(FieldViolation("token", "must be a token this agency published"))
+        if not KEY_ID.fullmatch(request.key_id):
+            out.append(FieldViolation("key_id", "must be the id of a linkage key"))
+    out.extend(_check_purpose(request, purposes, "proactive"))
+    out.extend(_check_reasons(request, purposes.get(request.purpose)))
+    return out
 
 
 def _check_reasons(
     request: broker_pb2.CheckRequest
     | adapter_pb2.MatchRequest
     | broker_pb2.HouseholdRequest
-    | adapter_pb2.HouseholdMatchRequest,
+    | adapter_pb2.HouseholdMatchRequest
+    | broker_pb2.ReviewRequest
+    | adapter_pb2.ReidentifyRequest,
     purpose: Purpose | None,
 ) -> list[FieldViolation]:
     out: list[FieldViolation] = []

@@ -1,7 +1,8 @@
 """Faults on demand between the broker and a real adapter, and a steady load that records what callers saw.
 
 - FaultProxy: a TCP proxy in front of an adapter process that passes traffic, refuses it (every connection
-  cut at once, new ones closed on accept: as a dead process looks), or delays the adapter's answers.
+  cut at once, new ones closed on accept: as a dead process looks), or delays the adapter's answers; it
+  can keep every byte it passes.
 - FaultyFront: a gRPC adapter front that forwards to the real adapter but answers chosen calls with an
   error of its choosing, counting every attempt it receives.
 - Load: clients checking in a loop until stopped, each call with a deadline; every outcome kept.
@@ -33,8 +34,10 @@ from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, broker_pb2, broker_
 class FaultProxy:
     """127.0.0.1:port → 127.0.0.1:target, misbehaving as told (mode "pass", "refuse" or "delay")."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *, record: bool = False) -> None:
         self._target = target_port
+        # Every byte passed, both ways, when recording (what crosses the wire: tests scan it).
+        self.seen: bytearray | None = bytearray() if record else None
         self.mode = "pass"
         self.delay = 0.0
         self._server: asyncio.Server | None = None
@@ -83,6 +86,8 @@ class FaultProxy:
                     await asyncio.sleep(self.delay)
                 if self.mode == "refuse":
                     break
+                if self.seen is not None:
+                    self.seen += data
                 writer.write(data)
                 await writer.drain()
         except (ConnectionError, OSError):
@@ -152,6 +157,13 @@ class FaultyFront(adapter_pb2_grpc.AgencyAdapterServicer):
         context: grpc.aio.ServicerContext[adapter_pb2.DescribeRequest, adapter_pb2.DescribeResponse],
     ) -> adapter_pb2.DescribeResponse:
         return await self._stub.Describe(request, timeout=context.time_remaining())
+
+    async def Reidentify(
+        self,
+        request: adapter_pb2.ReidentifyRequest,
+        context: grpc.aio.ServicerContext[adapter_pb2.ReidentifyRequest, adapter_pb2.ReidentifyResponse],
+    ) -> adapter_pb2.ReidentifyResponse:
+        return await self._stub.Reidentify(request, timeout=context.time_remaining())
 
     async def stop(self) -> None:
         if self._server is not None:

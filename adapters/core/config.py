@@ -166,6 +166,28 @@ class AdapterTls(TlsSection):
         return AdapterTls(**files.model_dump(), brokers=self.brokers)
 
 
+class AdapterLinkage(Frozen):
+    """Publishing to the linkage service (proactive identification, docs/proactive.md). The adapter publishes
+    only while its agreement's [linkage] names its agency."""
+
+    # host:port of the linkage service (its certificate must carry the identity the agreement names).
+    service: str = Field(min_length=1)
+    # The key the publishing agencies share, never the hub (lateral linkage keygen), and this agency's own
+    # token key (lateral linkage keygen --token); relative to this file.
+    key_file: str = Field(min_length=1)
+    token_key_file: str = Field(min_length=1)
+    # The first publication this many seconds after start (then every publish_every_hours of the agreement).
+    first_after_seconds: float = Field(default=5.0, ge=0.0, le=86_400.0)
+
+    def resolved(self, base: Path) -> AdapterLinkage:
+        return self.model_copy(
+            update={
+                "key_file": str((base / self.key_file).resolve()),
+                "token_key_file": str((base / self.token_key_file).resolve()),
+            }
+        )
+
+
 class AdapterConfig(Frozen):
     agency: AgencySection
     server: ServerSection = ServerSection()
@@ -184,6 +206,8 @@ class AdapterConfig(Frozen):
     refresh: RefreshSection = RefreshSection()
     # Traces and metrics over OTLP (off when absent).
     telemetry: TelemetrySection | None = None
+    # Proactive identification: publishing encodings to the linkage service (off when absent).
+    linkage: AdapterLinkage | None = None
 
     @field_validator("vocabulary")
     @classmethod
@@ -241,6 +265,7 @@ def load_adapter_config(path: Path) -> AdapterConfig:
             "tls": tls,
             "audit": audit,
             "telemetry": telemetry,
+            "linkage": config.linkage.resolved(path.parent) if config.linkage is not None else None,
         }
     )
     resolved._origin = str(path)

@@ -19,13 +19,15 @@ from grpc_health.v1.health import HealthServicer
 from opentelemetry.trace import SpanKind
 
 import lateral
-from adapters.core.config import AdapterConfig
+from adapters.core.config import AdapterConfig, AdapterLinkage
 from adapters.core.disclosure import Scope, finding_for
 from adapters.core.estimate import load_weights
 from adapters.core.household import AddressIndex, household_finding
 from adapters.core.index import MatchIndex
 from adapters.core.matching import Matcher, Thresholds, query_fields
+from adapters.core.publish import Publisher, PublishError, Report, publish_forever
 from adapters.core.refresh import Refresher, SourceStatus, build_index
+from adapters.core.reidentify import Reidentifier
 from adapters.core.scoring import Weights
 from adapters.core.source import Contact
 from audit.recorder import Recorder, open_recorder, released_fields
@@ -33,15 +35,25 @@ from audit.sealing import address_pseudonym, pseudonym
 from lateral.errors import InvalidRequestError, PermissionDeniedError, UnavailableError, maps_errors
 from lateral.logs import check_context
 from lateral.metrics import AdapterMetrics, observe_audit
-from lateral.rpc import ADAPTER_SERVICE, SERVER_OPTIONS, SOURCE_HEALTH, add_standard_services, bind
+from lateral.rpc import (
+    ADAPTER_SERVICE,
+    SERVER_OPTIONS,
+    SOURCE_HEALTH,
+    add_standard_services,
+    bind,
+    insecure_channel,
+    secure_channel,
+)
 from lateral.telemetry import Telemetry, incoming_context
 from pki.tls import Tls
+from policy.agreement import Agreement
 from policy.engine import Decision, PolicyEngine, subject_kind
 from policy.engine import Request as PolicyRequest
 from policy.release import release_only
-from policy.trust import TrustedAgreement, load_trusted
-from policy.validation import validate_check_request, validate_household_request
+from policy.trust import TrustedAgreement, load_trusted, local_today
+from policy.validation import validate_check_request, validate_household_request, validate_review_request
 from protos.lateral.v1 import adapter_pb2, adapter_pb2_grpc, common_pb2
+from protos.lateral.v1.linkage_pb2_grpc import LinkageStub
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +111,9 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         self._purposes = {p.id: p for p in trusted.agreement.purposes}
         if hasattr(self, "_index"):
             self.install(self._index)
+        contact = common_pb2.Contact(name=c.name, role=c.role, phone=c.phone, email=c.email)
+        publisher = self.reidentifier.publisher if hasattr(self, "reidentifier") else None
+        self.reidentifier: Reidentifier = Reidentifier(config, contact, self._recorder, publisher)
 
     def _decide(
         self, request: adapter_pb2.MatchRequest | adapter_pb2.HouseholdMatchRequest, now: dt.datetime
@@ -229,6 +244,17 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
             observe_audit(
                 telemetry, self._config.agency.id, lambda: audit_log.size, lambda: audit_log.checkpoint_at
             )
+
+    @property
+    def tls(self) -> Tls | None:
+        return self._tls
+
+    def publication_state(self) -> tuple[Agreement, MatchIndex, dt.date, frozenset[str]]:
+        """What a publication is made from now: the agreement, the index, the agreement's today, and the
+        categories never published."""
+        agreement = self._agreement
+        hidden = self._engine.unpublished_categories(self._config.agency.id)
+        return agreement, self._index, local_today(agreement), hidden
 
     @property
     def matcher(self) -> Matcher:
@@ -398,6 +424,21 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         return await self._disclose("household-disclosure", request, finding, decision)
 
     @maps_errors
+    async def Reidentify(
+        self,
+        request: adapter_pb2.ReidentifyRequest,
+        context: grpc.aio.ServicerContext[adapter_pb2.ReidentifyRequest, adapter_pb2.ReidentifyResponse],
+    ) -> adapter_pb2.ReidentifyResponse:
+        """Who a proactive review candidate's record is (adapters/core/reidentify.py)."""
+        self._require_broker(context)
+        self._require_fresh()
+        violations = validate_review_request(request, self._purposes)
+        if violations:
+            raise InvalidRequestError(violations)
+        with check_context(request.review_id[:32] or "-"):
+            return await self.reidentifier.answer(request, self._engine, self._index, self._clock())
+
+    @maps_errors
     async def Describe(
         self,
         request: adapter_pb2.DescribeRequest,
@@ -448,12 +489,70 @@ class AdapterServer:
         self._refresher = Refresher(config, lambda: servicer.index, servicer.install, servicer.report)
         self._task: asyncio.Task[None] | None = None
         self._recorder = recorder
+        self._publishing: asyncio.Task[None] | None = None
+        self._linkage_channel: grpc.aio.Channel | None = None
+        # Set once the first publication has been made or has failed (and recorded).
+        self.first_publication = asyncio.Event()
 
     async def start(self) -> None:
         await self.server.start()
         self._task = asyncio.create_task(self._refresher.run(), name="index refresh")
         if self._recorder is not None:
             await self._recorder.start()
+        if self._config.linkage is not None:
+            self._start_publishing(self._config.linkage)
+
+    def _start_publishing(self, section: AdapterLinkage) -> None:
+        """Publishes to the linkage service on the agreement's schedule (adapters/core/publish.py)."""
+        tls = self.servicer.tls
+        self._linkage_channel = (
+            secure_channel(section.service, tls.channel_credentials())
+            if tls is not None
+            else insecure_channel(section.service)
+        )
+        publisher = Publisher(
+            self._config.agency.id,
+            section.service,
+            Path(section.key_file),
+            Path(section.token_key_file),
+            LinkageStub(self._linkage_channel),
+            tls,
+        )
+        self.servicer.reidentifier.publisher = publisher
+        servicer = self.servicer
+
+        def every_hours() -> float:
+            terms = servicer.trusted.agreement.linkage
+            return terms.publish_every_hours if terms is not None else 24.0
+
+        self._publishing = asyncio.create_task(
+            publish_forever(
+                publisher,
+                servicer.publication_state,
+                section.first_after_seconds,
+                every_hours,
+                self._published,
+            ),
+            name="publish encodings",
+        )
+
+    async def _published(self, outcome: Report | PublishError) -> None:
+        agency = self._config.agency.id
+        if isinstance(outcome, PublishError):
+            log.warning("%s: encodings not published: %s", agency, outcome)
+            payload: dict[str, object] = {"published": False, "reason": str(outcome)}
+        else:
+            log.info(
+                "%s: %d encoding(s) published (%d sent, %d removed)",
+                agency,
+                outcome.published,
+                outcome.sent,
+                outcome.removed,
+            )
+            payload = {"published": outcome.published, "sent": outcome.sent, "removed": outcome.removed}
+        if self._recorder is not None:
+            await self._recorder.record("encodings-published", payload)
+        self.first_publication.set()
 
     @property
     def grace(self) -> float:
@@ -493,10 +592,13 @@ class AdapterServer:
     async def stop(self, grace: float | None = 1.0) -> None:
         if self.servicer.health is not None:
             self.servicer.health.enter_graceful_shutdown()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._publishing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._linkage_channel is not None:
+            await self._linkage_channel.close()
         await self.server.stop(grace)
         if self._recorder is not None:
             await self._recorder.stop()

@@ -568,6 +568,28 @@ def read_changes(
     return keys, {**since, **changed.marks}
 
 
+def read_records(config: AdapterConfig, keys: Sequence[str]) -> SourceSnapshot:
+    """The people with these record keys, and their aliases, as the agency database holds them now (a
+    proactive review's identity, docs/proactive.md).
+
+    Raises:
+        ConfigError: when the database cannot be read.
+    """
+    snapshot = SourceSnapshot()
+    engine = source_engine(config.source.url)
+    try:
+        with engine.connect() as conn:
+            reader = _Reader(config, snapshot)
+            only = Only(keys=tuple(keys))
+            reader.read_people(conn, only)
+            reader.read_aliases(conn, only)
+    except sa.exc.DBAPIError as error:
+        raise _unreadable(config, error) from None
+    finally:
+        engine.dispose()
+    return snapshot
+
+
 def read_source(config: AdapterConfig, sink: Sink | None = None) -> Sink:
     """Reads people, aliases and activity from the agency database in one connection into sink (a new
     SourceSnapshot when none is given), streaming: rows are never all held at once.

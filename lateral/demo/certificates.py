@@ -12,11 +12,14 @@ import tomli_w
 
 from adapters.core.config import AdapterTls
 from lateral.config import Frozen, read_toml
+from linkage.service.config import LinkageTls
 from pki.authority import Authority, Issued
 from pki.tls import TlsSection
 
 FEDERATION = "northshire"
 BROKER_ORGANISATION, BROKER_NAME = "northshire-council", "hub"
+# The linkage service the agreement's [linkage] names: the council runs it, apart from the broker.
+LINKAGE_NAME = "mash-linkage"
 # The case systems the demo's users work in: the council's MASH system and the police's.
 CLIENTS = {"northshire-council": "case-system", "northshire-police": "case-system"}
 
@@ -27,6 +30,7 @@ class DemoPki:
     broker: Issued
     adapters: dict[str, Issued] = field(default_factory=dict)
     clients: dict[str, Issued] = field(default_factory=dict)
+    linkage: Issued | None = None
 
     def section(self, issued: Issued) -> TlsSection:
         return TlsSection(
@@ -48,6 +52,11 @@ class DemoPki:
     def client_tls(self, organisation: str) -> TlsSection:
         return self.section(self.clients[organisation])
 
+    def linkage_tls(self) -> LinkageTls:
+        """The linkage service's: its own certificate, answering the broker only."""
+        assert self.linkage is not None
+        return LinkageTls(**self.section(self.linkage).model_dump(), brokers=(self.broker.identity.uri,))
+
 
 def issue_demo_certificates(workdir: Path, adapters: dict[str, str]) -> DemoPki:
     """A fresh CA in workdir/pki and the demo's certificates; adapters maps agency id to its organisation."""
@@ -59,6 +68,7 @@ def issue_demo_certificates(workdir: Path, adapters: dict[str, str]) -> DemoPki:
         authority.issue(BROKER_ORGANISATION, "broker", BROKER_NAME),
         {agency: authority.issue(org, "adapter", agency) for agency, org in adapters.items()},
         {org: authority.issue(org, "client", name) for org, name in CLIENTS.items()},
+        authority.issue(BROKER_ORGANISATION, "linkage", LINKAGE_NAME),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import grpc
 import tomli_w
 
-from adapters.core.config import load_adapter_config
+from adapters.core.config import AdapterLinkage, load_adapter_config
 from adapters.core.server import AdapterServer
 from adapters.core.server import create_server as create_adapter_server
 from audit.keys import AuditSection
@@ -31,6 +32,10 @@ from lateral.demo.web import start_demo_web
 from lateral.identity import Caller
 from lateral.rpc import insecure_channel, secure_channel
 from lateral.telemetry import Telemetry
+from linkage.keyfiles import write_shared_key, write_token_key
+from linkage.service import LinkageServer, LinkageServiceConfig
+from linkage.service import create_server as create_linkage_server
+from linkage.service.config import LinkageServerSection, StoreSection
 from pki.tls import Tls, TlsSection
 from policy.agreement import load_agreement
 from policy.trust import PolicySection
@@ -58,6 +63,11 @@ class Prepared:
     # Each party's agreement signing key, as the parties would hand them to each other out of band.
     party_keys: dict[str, str]
 
+    @property
+    def linkage_folder(self) -> Path:
+        """The linkage keys (the agencies' shared key and each one's token key) and the service's store."""
+        return self.workdir / "linkage"
+
 
 def prepare(
     workdir: Path,
@@ -83,13 +93,22 @@ def prepare(
     write_truth(data, workdir / "truth")
     holders = {agency: party.id for agency in urls if (party := agreement.controller_of(agency)) is not None}
     pki = issue_demo_certificates(workdir, holders)
-    audit = prepare_audit(workdir, ["broker", *urls])
+    audit = prepare_audit(workdir, ["broker", "linkage", *urls])
+    _linkage_keys(workdir / "linkage", list(urls))
     party_keys = {p.id: p.signing_key for p in agreement.parties}
     configs = write_adapter_configs(workdir, urls)
     for agency, path in configs.items():
         policy = PolicySection(agreement=AGREEMENT_FILE, trusted_keys=(party_keys[holders[agency]],))
         add_sections(path, tls=pki.adapter_tls(agency), audit=audit[agency], policy=policy)
     return Prepared(workdir, configs, pick_examples(data), data, pki, audit, party_keys)
+
+
+def _linkage_keys(folder: Path, agencies: list[str]) -> None:
+    """The key the publishing agencies share and each agency's token key, afresh; and no old encodings."""
+    shutil.rmtree(folder, ignore_errors=True)
+    write_shared_key(folder / "linkage.key", epoch=1)
+    for agency in agencies:
+        write_token_key(folder / f"{agency}-tokens.key")
 
 
 def write_broker_config(
@@ -100,10 +119,12 @@ def write_broker_config(
     audit: AuditSection | None,
     trusted_keys: tuple[str, ...] = (),
     limits: LimitsSection | None = None,
+    linkage: str = "",
 ) -> None:
     """Writes a broker configuration for agencies given as id -> (name, address), under the agreement in the
-    same folder, with mutual TLS and an audit log when given."""
+    same folder, with mutual TLS, an audit log and a linkage service (host:port) when given."""
     data: dict[str, Any] = {
+        **({"linkage": {"address": linkage}} if linkage else {}),
         "broker": {"listen": listen, "default_deadline_ms": 3000, "max_agency_timeout_ms": 2500},
         **({"tls": tls.model_dump()} if tls is not None else {}),
         **({"audit": audit.model_dump()} if audit is not None else {}),
@@ -125,6 +146,7 @@ class Federation:
     pki: DemoPki | None
     adapters: dict[str, tuple[AdapterServer, int]] = field(default_factory=dict)
     web: AsgiServer | None = None
+    linkage: tuple[LinkageServer, int] | None = None
 
     @property
     def broker_address(self) -> str:
@@ -158,6 +180,8 @@ class Federation:
             await self.web.stop()
         await self.broker.stop(grace=1.0)
         await asyncio.gather(*(server.stop(grace=1.0) for server, _ in self.adapters.values()))
+        if self.linkage is not None:
+            await self.linkage[0].stop(grace=1.0)
 
 
 async def start_federation(
@@ -175,11 +199,23 @@ async def start_federation(
     insecure_dev only, for benchmarks) runs every service without its audit log."""
     adapters: dict[str, tuple[AdapterServer, int]] = {}
     endpoints: dict[str, tuple[str, str]] = {}
+    keys = tuple(prepared.party_keys.values())
+    linkage = await _start_linkage(prepared, insecure_dev, audit, keys)
     try:
         for agency, path in prepared.configs.items():
             config = load_adapter_config(path)
             if not audit:
                 config = config.model_copy(update={"audit": None})
+            config = config.model_copy(
+                update={
+                    "linkage": AdapterLinkage(
+                        service=f"127.0.0.1:{linkage[1]}",
+                        key_file=str(prepared.linkage_folder / "linkage.key"),
+                        token_key_file=str(prepared.linkage_folder / f"{agency}-tokens.key"),
+                        first_after_seconds=0.0,
+                    )
+                }
+            )
             server, port = await create_adapter_server(
                 config,
                 "127.0.0.1:0",
@@ -189,11 +225,17 @@ async def start_federation(
             await server.start()
             adapters[agency] = (server, port)
             endpoints[agency] = (config.agency.name, f"127.0.0.1:{port}")
+        # Ready means linked: every adapter has published once, and the service has linked what came.
+        await asyncio.wait_for(
+            asyncio.gather(*(server.first_publication.wait() for server, _ in adapters.values())), 120
+        )
+        await linkage[0].servicer.relink()
         broker_path = prepared.workdir / "broker.toml"
         tls = None if insecure_dev else prepared.pki.broker_tls
         broker_audit = prepared.audit["broker"] if audit and not insecure_dev else None
-        keys = tuple(prepared.party_keys.values())
-        write_broker_config(broker_path, endpoints, broker_listen, tls, broker_audit, keys, limits)
+        write_broker_config(
+            broker_path, endpoints, broker_listen, tls, broker_audit, keys, limits, f"127.0.0.1:{linkage[1]}"
+        )
         broker, broker_port = await create_broker_server(
             load_broker_config(broker_path),
             insecure_dev=insecure_dev,
@@ -202,6 +244,7 @@ async def start_federation(
         await broker.start()
     except BaseException:
         await asyncio.gather(*(server.stop(None) for server, _ in adapters.values()))
+        await linkage[0].stop(None)
         raise
     pki = None if insecure_dev else prepared.pki
     web = await start_demo_web(
@@ -211,4 +254,22 @@ async def start_federation(
         DEMO_CALLER.organisation,
         None if insecure_dev else prepared.audit["broker"],
     )
-    return Federation(prepared.workdir, broker, broker_port, pki, adapters, web)
+    return Federation(prepared.workdir, broker, broker_port, pki, adapters, web, linkage)
+
+
+async def _start_linkage(
+    prepared: Prepared, insecure_dev: bool, audit: bool, trusted_keys: tuple[str, ...]
+) -> tuple[LinkageServer, int]:
+    """The linkage service of proactive identification, run by the council apart from the broker."""
+    config = LinkageServiceConfig(
+        linkage=LinkageServerSection(listen="127.0.0.1:0", relink_after_seconds=0.5),
+        store=StoreSection(url=f"sqlite:///{(prepared.linkage_folder / 'encodings.db').resolve()}"),
+        tls=None if insecure_dev else prepared.pki.linkage_tls(),
+        audit=prepared.audit["linkage"] if audit and not insecure_dev else None,
+        policy=PolicySection(
+            agreement=str((prepared.workdir / AGREEMENT_FILE).resolve()), trusted_keys=trusted_keys
+        ),
+    )
+    server, port = await create_linkage_server(config, "127.0.0.1:0", insecure_dev=insecure_dev)
+    await server.start()
+    return server, port

@@ -20,6 +20,7 @@ from lateral.client import build_request, check
 from lateral.demo.agreement import DEMO_CALLER, DEMO_POLICE_CALLER
 from lateral.demo.examples import Example, Examples
 from lateral.demo.federation import Federation, Prepared, prepare, start_federation
+from lateral.demo.proactive import proactive_commands, show_proactive
 from lateral.demo.web import DEMO_USERS
 from lateral.errors import field_violations
 from lateral.identity import Caller
@@ -102,6 +103,7 @@ async def _smoke(federation: Federation, examples: Examples, console: Console) -
     )
     ok = await _show(federation, as_police, DEMO_POLICE_CALLER, console) and ok
     ok = await _household(federation, examples, console) and ok
+    ok = await show_proactive(federation, console) and ok
     console.rule("An invalid request is refused before any agency is asked")
     bad = build_request(given_names=["Ann"], family_name="", date_of_birth="2099-01-01", purpose="gossip")
     try:
@@ -131,10 +133,13 @@ async def _status(federation: Federation, console: Console) -> bool:
     return not problems(status)
 
 
-def _status_command(federation: Federation) -> str:
+def _files(federation: Federation) -> str:
     tls = _tls_files(federation, DEMO_CALLER)
-    files = f" --ca {tls.ca} --cert {tls.cert} --key {tls.key}" if tls is not None else " --insecure-dev"
-    return f"lateral status --broker {federation.broker_address}{files}"
+    return f" --ca {tls.ca} --cert {tls.cert} --key {tls.key}" if tls is not None else " --insecure-dev"
+
+
+def _status_command(federation: Federation) -> str:
+    return f"lateral status --broker {federation.broker_address}{_files(federation)}"
 
 
 async def _until_interrupted(on_ready: Callable[[], None]) -> None:
@@ -208,6 +213,8 @@ async def run_demo(
             )
             console.print("\nThe federation's health at any time:")
             console.print(_status_command(federation), soft_wrap=True, style="bold")
+            console.print("\nPeople known to several agencies, found before anyone refers them:")
+            console.print(proactive_commands(federation, _files(federation)), soft_wrap=True, style="bold")
             console.print("\nPress Ctrl-C to stop.")
 
         await _until_interrupted(ready)

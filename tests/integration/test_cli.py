@@ -195,6 +195,7 @@ def test_demo_smoke(tmp_path: Path) -> None:
         "fire.db",
         "fire.toml",
         "keys",
+        "linkage",
         "nhs.db",
         "nhs.toml",
         "pki",
@@ -215,7 +216,18 @@ def test_demo_smoke(tmp_path: Path) -> None:
     assert {p.stat().st_mode & 0o777 for p in keys.iterdir()} == {0o600}
     issued = tmp_path / "demo" / "pki" / "issued"
     assert {p.stat().st_mode & 0o777 for p in issued.glob("*.key")} == {0o600}
-    assert len(list(issued.glob("*.crt"))) == 7  # the broker, four adapters, two case systems
+    # The broker, four adapters, two case systems and the linkage service.
+    assert len(list(issued.glob("*.crt"))) == 8
+    linkage = tmp_path / "demo" / "linkage"
+    assert sorted(p.name for p in linkage.glob("*.key")) == [
+        "fire-tokens.key",
+        "linkage.key",
+        "nhs-tokens.key",
+        "police-tokens.key",
+        "socialcare-tokens.key",
+    ]
+    assert {p.stat().st_mode & 0o777 for p in linkage.glob("*.key")} == {0o600}
+    assert "proactive" in result.stdout.lower()
     assert "PLAINTEXT" not in result.stderr
     assert sorted(p.name for p in (tmp_path / "demo" / "truth").iterdir()) == [
         "manifest.json",

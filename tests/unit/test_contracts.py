@@ -10,7 +10,7 @@ from pathlib import Path
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
-from protos.lateral.v1 import adapter_pb2, broker_pb2, common_pb2
+from protos.lateral.v1 import adapter_pb2, broker_pb2, common_pb2, linkage_pb2
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,15 @@ RESPONSES: list[Descriptor] = [
     adapter_pb2.MatchResponse.DESCRIPTOR,
     adapter_pb2.DescribeResponse.DESCRIPTOR,
     broker_pb2.StatusResponse.DESCRIPTOR,
+    broker_pb2.ListReviewCandidatesResponse.DESCRIPTOR,
+    linkage_pb2.HoldingsResponse.DESCRIPTOR,
+    linkage_pb2.PublishResponse.DESCRIPTOR,
+    linkage_pb2.ListCandidatesResponse.DESCRIPTOR,
+    linkage_pb2.CandidateMembersResponse.DESCRIPTOR,
 ]
+# The one sanctioned exception (docs/proactive.md): who a review candidate is, released by an agency whose
+# copy of the agreement permits 'identity' for a proactive purpose, to the organisation that asked.
+IDENTITY_ANSWERS = {"ReviewResponse.rows.identity", "ReidentifyResponse.identity"}
 # Message types that carry someone's identity: they may travel towards an agency, never back.
 IDENTIFYING_TYPES = {
     common_pb2.Subject.DESCRIPTOR.full_name,
@@ -125,6 +133,50 @@ ALLOWED = {
     "DescribeResponse.source_detail",
     "DescribeResponse.agreement",
 }
+# Proactive identification: candidates are pseudonyms of linked records (a candidate id, the agencies'
+# tokens, the encodings' digests), with agencies, dates, categories and reasons; never who.
+ALLOWED |= {
+    "ListReviewCandidatesResponse.candidates",
+    "ListReviewCandidatesResponse.candidates.candidate_id",
+    "ListReviewCandidatesResponse.candidates.priority",
+    "ListReviewCandidatesResponse.candidates.reasons",
+    "ListReviewCandidatesResponse.candidates.agencies",
+    *(
+        f"ListReviewCandidatesResponse.candidates.agencies.{name}"
+        for name in ("agency_id", "agency_name", "latest_activity_date", "categories", "activity_count")
+    ),
+    "ListReviewCandidatesResponse.linked_at",
+    "ListReviewCandidatesResponse.linked_at.seconds",
+    "ListReviewCandidatesResponse.linked_at.nanos",
+    "ListReviewCandidatesResponse.agreement",
+    "HoldingsResponse.holdings",
+    "HoldingsResponse.holdings.token",
+    "HoldingsResponse.holdings.digest",
+    "PublishResponse.held",
+    "PublishResponse.removed",
+    "ListCandidatesResponse.candidates",
+    "ListCandidatesResponse.candidates.candidate_id",
+    "ListCandidatesResponse.candidates.priority",
+    "ListCandidatesResponse.candidates.reasons",
+    "ListCandidatesResponse.candidates.agencies",
+    *(
+        f"ListCandidatesResponse.candidates.agencies.{name}"
+        for name in ("agency_id", "latest_activity_date", "categories", "activity_count")
+    ),
+    "ListCandidatesResponse.linked_at",
+    "ListCandidatesResponse.linked_at.seconds",
+    "ListCandidatesResponse.linked_at.nanos",
+    "ListCandidatesResponse.key_id",
+    "ListCandidatesResponse.encodings",
+    "ListCandidatesResponse.encodings.key",
+    "ListCandidatesResponse.encodings.value",
+    "CandidateMembersResponse.key_id",
+    "CandidateMembersResponse.members",
+    "CandidateMembersResponse.members.agency_id",
+    "CandidateMembersResponse.members.token",
+}
+# Pseudonyms and keys' ids, not identities: allowed despite their names.
+PSEUDONYMS = {"candidates", "candidate_id", "key_id", "key", "members", "retire_other_keys"}
 # A bulk result carries one check's response, and why an item was not answered.
 ALLOWED |= {"BulkResult.item_id", "BulkResult.error", "BulkResult.error.code", "BulkResult.error.message"}
 ALLOWED |= {
@@ -195,6 +247,7 @@ def test_no_response_field_is_named_like_a_demographic_record_id_or_score() -> N
         for path, field in all_fields()
         if path not in AGGREGATES
         and field.name not in ATTRIBUTE_NAMES
+        and field.name not in PSEUDONYMS
         and any(word in field.name for word in FORBIDDEN_WORDS)
     ]
     assert suspicious == []
@@ -204,6 +257,36 @@ def test_every_response_field_is_reviewed() -> None:
     paths = {p for p, _ in all_fields()}
     assert paths - ALLOWED == set(), "new response fields: review them for personal data, then allow them"
     assert ALLOWED - paths == set(), "ALLOWED lists fields that no longer exist"
+
+
+def test_identity_crosses_only_in_a_review_answer_in_its_identity_field() -> None:
+    """Every message of every service: an identifying message is carried back only by the review answers
+    (and requests carry it towards agencies, as checks do)."""
+    carried = set()
+    for module in (adapter_pb2, broker_pb2, linkage_pb2):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                output = method.output_type
+                carried |= {
+                    p
+                    for p, f in walk(output, output.name)
+                    if f.message_type and f.message_type.full_name in IDENTIFYING_TYPES
+                }
+    outermost = {p for p in carried if not any(p.startswith(f"{q}.") for q in carried)}
+    assert outermost == IDENTITY_ANSWERS
+
+
+def test_the_linkage_service_is_never_sent_an_identity() -> None:
+    """Nothing an adapter or the broker sends the linkage service can hold a name, a date of birth, an
+    address or an NHS number: no identifying message, and no field named like one."""
+    sent = [
+        (p, f)
+        for method in linkage_pb2.DESCRIPTOR.services_by_name["Linkage"].methods
+        for p, f in walk(method.input_type, method.input_type.name)
+    ]
+    assert [p for p, f in sent if f.message_type and f.message_type.full_name in IDENTIFYING_TYPES] == []
+    named = [p for p, f in sent if any(w in f.name for w in FORBIDDEN_WORDS) and f.name not in PSEUDONYMS]
+    assert named == []
 
 
 def test_contact_is_the_only_person_like_message_and_holds_only_work_details() -> None:

@@ -17,7 +17,9 @@ from tests.unit.policy_fixtures import example, example_data
 def test_the_example_is_a_four_agency_partnership() -> None:
     agreement = example()
     assert agreement.agencies == ("socialcare", "police", "fire", "nhs")
-    assert [p.id for p in agreement.permissions] == ["P1", "P2", "P3", "P4", "P5"]
+    assert [p.id for p in agreement.permissions] == ["P1", "P2", "P3", "P4", "P5", "P6"]
+    assert agreement.linkage is not None
+    assert agreement.linkage.agencies == ("police", "fire", "nhs", "socialcare")
     assert agreement.controller_of("police") is not None
     assert agreement.controller_of("police").id == "northshire-police"  # type: ignore[union-attr]
     assert agreement.controller_of("education") is None
@@ -48,7 +50,7 @@ def _append(section: str, item: dict[str, Any]) -> Callable[[dict[str, Any]], No
         (
             _set(("permissions", 1, "release"), ["outcome", "address"]),
             "dsa.toml: permissions[1] (P2): release[1]: Input should be 'outcome', 'category', "
-            "'latest_date', 'count' or 'contact'",
+            "'latest_date', 'count', 'contact' or 'identity'",
         ),
         (
             _set(("permissions", 0, "agencies"), ["police", "educaton"]),
@@ -99,6 +101,33 @@ def _append(section: str, item: dict[str, Any]) -> Callable[[dict[str, Any]], No
             _set(("purposes", 0, "subjects"), "babies"),
             "dsa.toml: purposes[0] (child-safeguarding): subjects: Input should be 'children', 'adults' or "
             "'any'",
+        ),
+        (
+            _set(("permissions", 0, "release"), ["outcome", "identity"]),
+            "dsa.toml: permissions[0] (P1): release: 'identity' is released only for proactive purposes "
+            '(checks = "proactive")',
+        ),
+        (
+            _set(("linkage", "purpose"), "child-safeguarding"),
+            "dsa.toml: linkage: purpose: 'child-safeguarding' must be a purpose with checks = \"proactive\"",
+        ),
+        (
+            _set(("linkage", "agencies"), ["police", "schools"]),
+            "dsa.toml: linkage: agencies: 'schools' is not one of the agreement's agencies",
+        ),
+        (
+            _set(("linkage", "service"), "spiffe://northshire/org/northshire-council/broker/hub"),
+            "dsa.toml: linkage: service: String should match pattern "
+            "'^spiffe://[a-z0-9][a-z0-9.-]{0,62}/org/[a-z0-9][a-z0-9-]{0,62}/linkage/[a-z0-9][a-z0-9-]{0,62}$'",
+        ),
+        (
+            _set(("linkage", "service"), "spiffe://northshire/org/gossip-ltd/linkage/l"),
+            "dsa.toml: linkage: service: organisation 'gossip-ltd' is not a party to the agreement",
+        ),
+        (
+            lambda data: data["linkage"].update(agencies=["police", "nhs"], always_review=[]),
+            "dsa.toml: linkage: min_agencies: 3 is more than the 2 agencies that publish, and no "
+            "always_review category is given: nobody could ever be a candidate",
         ),
     ],
 )

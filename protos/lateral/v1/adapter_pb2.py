@@ -26,25 +26,29 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from protos.lateral.v1 import common_pb2 as lateral_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18lateral/v1/adapter.proto\x12\nlateral.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17lateral/v1/common.proto\"\xb3\x01\n\x15HouseholdMatchRequest\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12$\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0b\x32\x13.lateral.v1.Address\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x15\n\rjustification\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x05 \x01(\t\x12(\n\trequester\x18\x06 \x01(\x0b\x32\x15.lateral.v1.Requester\"M\n\tRequester\x12\x14\n\x0corganisation\x18\x01 \x01(\t\x12\x0e\n\x06system\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\"\xaa\x01\n\x0cMatchRequest\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12$\n\x07subject\x18\x02 \x01(\x0b\x32\x13.lateral.v1.Subject\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x15\n\rjustification\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x05 \x01(\t\x12(\n\trequester\x18\x06 \x01(\x0b\x32\x15.lateral.v1.Requester\"\\\n\rMatchResponse\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12$\n\x07\x66inding\x18\x02 \x01(\x0b\x32\x13.lateral.v1.Finding\x12\x12\n\nclause_ids\x18\x03 \x03(\t\"\x11\n\x0f\x44\x65scribeRequest\"\xf2\x02\n\x10\x44\x65scribeResponse\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61gency_name\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x64\x61pter_version\x18\x03 \x01(\t\x12\x14\n\x0crecord_count\x18\x04 \x01(\x04\x12\x14\n\x0cperson_count\x18\x05 \x01(\x04\x12\x16\n\x0e\x61\x63tivity_count\x18\x06 \x01(\x04\x12\x32\n\x0eindex_built_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10source_watermark\x18\x08 \x01(\t\x12\x12\n\ncategories\x18\t \x03(\t\x12\x36\n\x12index_refreshed_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rsource_status\x18\x0b \x01(\t\x12\x15\n\rsource_detail\x18\x0c \x01(\t\x12\x11\n\tagreement\x18\r \x01(\t2\xe4\x01\n\rAgencyAdapter\x12<\n\x05Match\x12\x18.lateral.v1.MatchRequest\x1a\x19.lateral.v1.MatchResponse\x12\x45\n\x08\x44\x65scribe\x12\x1b.lateral.v1.DescribeRequest\x1a\x1c.lateral.v1.DescribeResponse\x12N\n\x0eMatchHousehold\x12!.lateral.v1.HouseholdMatchRequest\x1a\x19.lateral.v1.MatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18lateral/v1/adapter.proto\x12\nlateral.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17lateral/v1/common.proto\"\xbf\x01\n\x11ReidentifyRequest\x12\x11\n\treview_id\x18\x01 \x01(\t\x12\r\n\x05token\x18\x02 \x01(\t\x12\x0e\n\x06key_id\x18\x03 \x01(\t\x12\x14\n\x0c\x63\x61ndidate_id\x18\x04 \x01(\t\x12\x0f\n\x07purpose\x18\x05 \x01(\t\x12\x15\n\rjustification\x18\x06 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x07 \x01(\t\x12(\n\trequester\x18\x08 \x01(\x0b\x32\x15.lateral.v1.Requester\"\xae\x01\n\x12ReidentifyResponse\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12$\n\x07outcome\x18\x02 \x01(\x0e\x32\x13.lateral.v1.Outcome\x12%\n\x08identity\x18\x03 \x01(\x0b\x32\x13.lateral.v1.Subject\x12$\n\x07\x63ontact\x18\x04 \x01(\x0b\x32\x13.lateral.v1.Contact\x12\x12\n\nclause_ids\x18\x05 \x03(\t\"\xb3\x01\n\x15HouseholdMatchRequest\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12$\n\x07\x61\x64\x64ress\x18\x02 \x01(\x0b\x32\x13.lateral.v1.Address\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x15\n\rjustification\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x05 \x01(\t\x12(\n\trequester\x18\x06 \x01(\x0b\x32\x15.lateral.v1.Requester\"M\n\tRequester\x12\x14\n\x0corganisation\x18\x01 \x01(\t\x12\x0e\n\x06system\x18\x02 \x01(\t\x12\x0c\n\x04user\x18\x03 \x01(\t\x12\x0c\n\x04role\x18\x04 \x01(\t\"\xaa\x01\n\x0cMatchRequest\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12$\n\x07subject\x18\x02 \x01(\x0b\x32\x13.lateral.v1.Subject\x12\x0f\n\x07purpose\x18\x03 \x01(\t\x12\x15\n\rjustification\x18\x04 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x05 \x01(\t\x12(\n\trequester\x18\x06 \x01(\x0b\x32\x15.lateral.v1.Requester\"\\\n\rMatchResponse\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12$\n\x07\x66inding\x18\x02 \x01(\x0b\x32\x13.lateral.v1.Finding\x12\x12\n\nclause_ids\x18\x03 \x03(\t\"\x11\n\x0f\x44\x65scribeRequest\"\xf2\x02\n\x10\x44\x65scribeResponse\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61gency_name\x18\x02 \x01(\t\x12\x17\n\x0f\x61\x64\x61pter_version\x18\x03 \x01(\t\x12\x14\n\x0crecord_count\x18\x04 \x01(\x04\x12\x14\n\x0cperson_count\x18\x05 \x01(\x04\x12\x16\n\x0e\x61\x63tivity_count\x18\x06 \x01(\x04\x12\x32\n\x0eindex_built_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10source_watermark\x18\x08 \x01(\t\x12\x12\n\ncategories\x18\t \x03(\t\x12\x36\n\x12index_refreshed_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x15\n\rsource_status\x18\x0b \x01(\t\x12\x15\n\rsource_detail\x18\x0c \x01(\t\x12\x11\n\tagreement\x18\r \x01(\t2\xb1\x02\n\rAgencyAdapter\x12<\n\x05Match\x12\x18.lateral.v1.MatchRequest\x1a\x19.lateral.v1.MatchResponse\x12\x45\n\x08\x44\x65scribe\x12\x1b.lateral.v1.DescribeRequest\x1a\x1c.lateral.v1.DescribeResponse\x12N\n\x0eMatchHousehold\x12!.lateral.v1.HouseholdMatchRequest\x1a\x19.lateral.v1.MatchResponse\x12K\n\nReidentify\x12\x1d.lateral.v1.ReidentifyRequest\x1a\x1e.lateral.v1.ReidentifyResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lateral.v1.adapter_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_HOUSEHOLDMATCHREQUEST']._serialized_start=99
-  _globals['_HOUSEHOLDMATCHREQUEST']._serialized_end=278
-  _globals['_REQUESTER']._serialized_start=280
-  _globals['_REQUESTER']._serialized_end=357
-  _globals['_MATCHREQUEST']._serialized_start=360
-  _globals['_MATCHREQUEST']._serialized_end=530
-  _globals['_MATCHRESPONSE']._serialized_start=532
-  _globals['_MATCHRESPONSE']._serialized_end=624
-  _globals['_DESCRIBEREQUEST']._serialized_start=626
-  _globals['_DESCRIBEREQUEST']._serialized_end=643
-  _globals['_DESCRIBERESPONSE']._serialized_start=646
-  _globals['_DESCRIBERESPONSE']._serialized_end=1016
-  _globals['_AGENCYADAPTER']._serialized_start=1019
-  _globals['_AGENCYADAPTER']._serialized_end=1247
+  _globals['_REIDENTIFYREQUEST']._serialized_start=99
+  _globals['_REIDENTIFYREQUEST']._serialized_end=290
+  _globals['_REIDENTIFYRESPONSE']._serialized_start=293
+  _globals['_REIDENTIFYRESPONSE']._serialized_end=467
+  _globals['_HOUSEHOLDMATCHREQUEST']._serialized_start=470
+  _globals['_HOUSEHOLDMATCHREQUEST']._serialized_end=649
+  _globals['_REQUESTER']._serialized_start=651
+  _globals['_REQUESTER']._serialized_end=728
+  _globals['_MATCHREQUEST']._serialized_start=731
+  _globals['_MATCHREQUEST']._serialized_end=901
+  _globals['_MATCHRESPONSE']._serialized_start=903
+  _globals['_MATCHRESPONSE']._serialized_end=995
+  _globals['_DESCRIBEREQUEST']._serialized_start=997
+  _globals['_DESCRIBEREQUEST']._serialized_end=1014
+  _globals['_DESCRIBERESPONSE']._serialized_start=1017
+  _globals['_DESCRIBERESPONSE']._serialized_end=1387
+  _globals['_AGENCYADAPTER']._serialized_start=1390
+  _globals['_AGENCYADAPTER']._serialized_end=1695
 # @@protoc_insertion_point(module_scope)

@@ -21,6 +21,84 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class ReidentifyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVIEW_ID_FIELD_NUMBER: _builtins.int
+    TOKEN_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    CANDIDATE_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    JUSTIFICATION_FIELD_NUMBER: _builtins.int
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    REQUESTER_FIELD_NUMBER: _builtins.int
+    review_id: _builtins.str
+    """The broker's id for the review, so the agency's log joins up with the broker's."""
+    token: _builtins.str
+    """The token this agency published with the encoding, and the key it was published under."""
+    key_id: _builtins.str
+    candidate_id: _builtins.str
+    purpose: _builtins.str
+    justification: _builtins.str
+    case_ref: _builtins.str
+    @_builtins.property
+    def requester(self) -> Global___Requester: ...
+    def __init__(
+        self,
+        *,
+        review_id: _builtins.str = ...,
+        token: _builtins.str = ...,
+        key_id: _builtins.str = ...,
+        candidate_id: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        justification: _builtins.str = ...,
+        case_ref: _builtins.str = ...,
+        requester: Global___Requester | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["requester", b"requester"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate_id", b"candidate_id", "case_ref", b"case_ref", "justification", b"justification", "key_id", b"key_id", "purpose", b"purpose", "requester", b"requester", "review_id", b"review_id", "token", b"token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReidentifyRequest: _TypeAlias = ReidentifyRequest  # noqa: Y015
+
+@_typing.final
+class ReidentifyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENCY_ID_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    CONTACT_FIELD_NUMBER: _builtins.int
+    CLAUSE_IDS_FIELD_NUMBER: _builtins.int
+    agency_id: _builtins.str
+    outcome: _common_pb2.Outcome.ValueType
+    """KNOWN with the identity, WITHHELD, or NOT_KNOWN when the token resolves to no record held now."""
+    @_builtins.property
+    def identity(self) -> _common_pb2.Subject: ...
+    @_builtins.property
+    def contact(self) -> _common_pb2.Contact: ...
+    @_builtins.property
+    def clause_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        agency_id: _builtins.str = ...,
+        outcome: _common_pb2.Outcome.ValueType = ...,
+        identity: _common_pb2.Subject | None = ...,
+        contact: _common_pb2.Contact | None = ...,
+        clause_ids: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "identity", b"identity"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_id", b"agency_id", "clause_ids", b"clause_ids", "contact", b"contact", "identity", b"identity", "outcome", b"outcome"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReidentifyResponse: _TypeAlias = ReidentifyResponse  # noqa: Y015
+
+@_typing.final
 class HouseholdMatchRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -49,6 +49,11 @@ class AgencyAdapterStub:
                 request_serializer=lateral_dot_v1_dot_adapter__pb2.HouseholdMatchRequest.SerializeToString,
                 response_deserializer=lateral_dot_v1_dot_adapter__pb2.MatchResponse.FromString,
                 _registered_method=True)
+        self.Reidentify = channel.unary_unary(
+                '/lateral.v1.AgencyAdapter/Reidentify',
+                request_serializer=lateral_dot_v1_dot_adapter__pb2.ReidentifyRequest.SerializeToString,
+                response_deserializer=lateral_dot_v1_dot_adapter__pb2.ReidentifyResponse.FromString,
+                _registered_method=True)
 
 
 class AgencyAdapterServicer:
@@ -75,6 +80,14 @@ class AgencyAdapterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Reidentify(self, request, context):
+        """Proactive identification: resolves this agency's own token of a linked record to who it is, for a
+        review the agency's copy of the agreement permits (docs/proactive.md). The agency may withhold.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AgencyAdapterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +105,11 @@ def add_AgencyAdapterServicer_to_server(servicer, server):
                     servicer.MatchHousehold,
                     request_deserializer=lateral_dot_v1_dot_adapter__pb2.HouseholdMatchRequest.FromString,
                     response_serializer=lateral_dot_v1_dot_adapter__pb2.MatchResponse.SerializeToString,
+            ),
+            'Reidentify': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reidentify,
+                    request_deserializer=lateral_dot_v1_dot_adapter__pb2.ReidentifyRequest.FromString,
+                    response_serializer=lateral_dot_v1_dot_adapter__pb2.ReidentifyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +193,33 @@ class AgencyAdapter:
             '/lateral.v1.AgencyAdapter/MatchHousehold',
             lateral_dot_v1_dot_adapter__pb2.HouseholdMatchRequest.SerializeToString,
             lateral_dot_v1_dot_adapter__pb2.MatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reidentify(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lateral.v1.AgencyAdapter/Reidentify',
+            lateral_dot_v1_dot_adapter__pb2.ReidentifyRequest.SerializeToString,
+            lateral_dot_v1_dot_adapter__pb2.ReidentifyResponse.FromString,
             options,
             channel_credentials,
             insecure,

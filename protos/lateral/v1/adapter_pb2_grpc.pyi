@@ -37,6 +37,10 @@ class AgencyAdapterStub:
     """Says which agency this is and how fresh its index is. Carries no personal data."""
     MatchHousehold: _grpc.UnaryUnaryMultiCallable[_adapter_pb2.HouseholdMatchRequest, _adapter_pb2.MatchResponse]
     """Matches an address against the agency's records and answers for the household, never naming anyone."""
+    Reidentify: _grpc.UnaryUnaryMultiCallable[_adapter_pb2.ReidentifyRequest, _adapter_pb2.ReidentifyResponse]
+    """Proactive identification: resolves this agency's own token of a linked record to who it is, for a
+    review the agency's copy of the agreement permits (docs/proactive.md). The agency may withhold.
+    """
 
 @_typing.type_check_only
 class AgencyAdapterAsyncStub(AgencyAdapterStub):
@@ -47,6 +51,10 @@ class AgencyAdapterAsyncStub(AgencyAdapterStub):
     """Says which agency this is and how fresh its index is. Carries no personal data."""
     MatchHousehold: _aio.UnaryUnaryMultiCallable[_adapter_pb2.HouseholdMatchRequest, _adapter_pb2.MatchResponse]  # type: ignore[assignment]
     """Matches an address against the agency's records and answers for the household, never naming anyone."""
+    Reidentify: _aio.UnaryUnaryMultiCallable[_adapter_pb2.ReidentifyRequest, _adapter_pb2.ReidentifyResponse]  # type: ignore[assignment]
+    """Proactive identification: resolves this agency's own token of a linked record to who it is, for a
+    review the agency's copy of the agreement permits (docs/proactive.md). The agency may withhold.
+    """
 
 class AgencyAdapterServicer(metaclass=_abc_1.ABCMeta):
     @_abc_1.abstractmethod
@@ -72,5 +80,15 @@ class AgencyAdapterServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_adapter_pb2.MatchResponse, _abc.Awaitable[_adapter_pb2.MatchResponse]]:
         """Matches an address against the agency's records and answers for the household, never naming anyone."""
+
+    @_abc_1.abstractmethod
+    def Reidentify(
+        self,
+        request: _adapter_pb2.ReidentifyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_adapter_pb2.ReidentifyResponse, _abc.Awaitable[_adapter_pb2.ReidentifyResponse]]:
+        """Proactive identification: resolves this agency's own token of a linked record to who it is, for a
+        review the agency's copy of the agreement permits (docs/proactive.md). The agency may withhold.
+        """
 
 def add_AgencyAdapterServicer_to_server(servicer: AgencyAdapterServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -27,41 +27,55 @@ from protos.lateral.v1 import adapter_pb2 as lateral_dot_v1_dot_adapter__pb2
 from protos.lateral.v1 import common_pb2 as lateral_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17lateral/v1/broker.proto\x12\nlateral.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18lateral/v1/adapter.proto\x1a\x17lateral/v1/common.proto\"\x0f\n\rStatusRequest\"\xd7\x01\n\x0c\x41gencyHealth\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61gency_name\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x0e\n\x06health\x18\x04 \x01(\t\x12\x15\n\rsource_health\x18\x05 \x01(\t\x12.\n\x08\x64\x65scribe\x18\x06 \x01(\x0b\x32\x1c.lateral.v1.DescribeResponse\x12\x15\n\rround_trip_ms\x18\x07 \x01(\r\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\t\x12\x0f\n\x07\x63ircuit\x18\t \x01(\t\"\x83\x02\n\x0eStatusResponse\x12\x16\n\x0e\x62roker_version\x18\x01 \x01(\t\x12\x11\n\tagreement\x18\x02 \x01(\t\x12\x1b\n\x13\x61greement_review_by\x18\x03 \x01(\t\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61udit_events\x18\x05 \x01(\x04\x12\x37\n\x13\x61udit_checkpoint_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x08\x61gencies\x18\x07 \x03(\x0b\x32\x18.lateral.v1.AgencyHealth\"r\n\x10HouseholdRequest\x12$\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0b\x32\x13.lateral.v1.Address\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x15\n\rjustification\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x04 \x01(\t\"F\n\x08\x42ulkItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12)\n\x07request\x18\x02 \x01(\x0b\x32\x18.lateral.v1.CheckRequest\"*\n\tBulkError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"p\n\nBulkResult\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12+\n\x08response\x18\x02 \x01(\x0b\x32\x19.lateral.v1.CheckResponse\x12$\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x15.lateral.v1.BulkError\"n\n\x0c\x43heckRequest\x12$\n\x07subject\x18\x01 \x01(\x0b\x32\x13.lateral.v1.Subject\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x15\n\rjustification\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x04 \x01(\t\"4\n\x0cReviewReason\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\xbd\x02\n\rCheckResponse\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12.\n\nchecked_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x07results\x18\x03 \x03(\x0b\x32\x18.lateral.v1.AgencyResult\x12\x1e\n\x16\x61gencies_with_activity\x18\x04 \x01(\r\x12%\n\x1d\x61gencies_with_recent_activity\x18\x05 \x01(\r\x12\x1a\n\x12review_window_days\x18\x06 \x01(\r\x12\x17\n\x0freview_required\x18\x07 \x01(\x08\x12\x30\n\x0ereview_reasons\x18\x08 \x03(\x0b\x32\x18.lateral.v1.ReviewReason\x12\x11\n\tagreement\x18\t \x01(\t\"\x15\n\x13ListAgenciesRequest\"4\n\nAgencyInfo\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61gency_name\x18\x02 \x01(\t\"\x80\x01\n\x0bPurposeInfo\x12\x12\n\npurpose_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x19\n\x11requires_case_ref\x18\x03 \x01(\x08\x12\x1e\n\x16requires_justification\x18\x04 \x01(\x08\x12\r\n\x05scope\x18\x05 \x01(\t\"k\n\x14ListAgenciesResponse\x12(\n\x08\x61gencies\x18\x01 \x03(\x0b\x32\x16.lateral.v1.AgencyInfo\x12)\n\x08purposes\x18\x02 \x03(\x0b\x32\x17.lateral.v1.PurposeInfo2\xea\x02\n\x0cLateralCheck\x12<\n\x05\x43heck\x12\x18.lateral.v1.CheckRequest\x1a\x19.lateral.v1.CheckResponse\x12Q\n\x0cListAgencies\x12\x1f.lateral.v1.ListAgenciesRequest\x1a .lateral.v1.ListAgenciesResponse\x12=\n\tCheckMany\x12\x14.lateral.v1.BulkItem\x1a\x16.lateral.v1.BulkResult(\x01\x30\x01\x12I\n\x0e\x43heckHousehold\x12\x1c.lateral.v1.HouseholdRequest\x1a\x19.lateral.v1.CheckResponse\x12?\n\x06Status\x12\x19.lateral.v1.StatusRequest\x1a\x1a.lateral.v1.StatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17lateral/v1/broker.proto\x12\nlateral.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18lateral/v1/adapter.proto\x1a\x17lateral/v1/common.proto\"=\n\x1bListReviewCandidatesRequest\x12\x0f\n\x07purpose\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"\x89\x01\n\x15ReviewCandidateAgency\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61gency_name\x18\x02 \x01(\t\x12\x1c\n\x14latest_activity_date\x18\x03 \x01(\t\x12\x12\n\ncategories\x18\x04 \x03(\t\x12\x16\n\x0e\x61\x63tivity_count\x18\x05 \x01(\r\"\x7f\n\x0fReviewCandidate\x12\x14\n\x0c\x63\x61ndidate_id\x18\x01 \x01(\t\x12\x10\n\x08priority\x18\x02 \x01(\x01\x12\x0f\n\x07reasons\x18\x03 \x03(\t\x12\x33\n\x08\x61gencies\x18\x04 \x03(\x0b\x32!.lateral.v1.ReviewCandidateAgency\"\x91\x01\n\x1cListReviewCandidatesResponse\x12/\n\ncandidates\x18\x01 \x03(\x0b\x32\x1b.lateral.v1.ReviewCandidate\x12-\n\tlinked_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tagreement\x18\x03 \x01(\t\"_\n\rReviewRequest\x12\x14\n\x0c\x63\x61ndidate_id\x18\x01 \x01(\t\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x15\n\rjustification\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x04 \x01(\t\"\xd0\x01\n\tReviewRow\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61gency_name\x18\x02 \x01(\t\x12$\n\x07outcome\x18\x03 \x01(\x0e\x32\x13.lateral.v1.Outcome\x12%\n\x08identity\x18\x04 \x01(\x0b\x32\x13.lateral.v1.Subject\x12$\n\x07\x63ontact\x18\x05 \x01(\x0b\x32\x13.lateral.v1.Contact\x12(\n\x06status\x18\x06 \x01(\x0b\x32\x18.lateral.v1.AgencyStatus\"\x8c\x01\n\x0eReviewResponse\x12\x11\n\treview_id\x18\x01 \x01(\t\x12/\n\x0breviewed_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12#\n\x04rows\x18\x03 \x03(\x0b\x32\x15.lateral.v1.ReviewRow\x12\x11\n\tagreement\x18\x04 \x01(\t\"\x0f\n\rStatusRequest\"\xd7\x01\n\x0c\x41gencyHealth\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61gency_name\x18\x02 \x01(\t\x12\x10\n\x08\x65ndpoint\x18\x03 \x01(\t\x12\x0e\n\x06health\x18\x04 \x01(\t\x12\x15\n\rsource_health\x18\x05 \x01(\t\x12.\n\x08\x64\x65scribe\x18\x06 \x01(\x0b\x32\x1c.lateral.v1.DescribeResponse\x12\x15\n\rround_trip_ms\x18\x07 \x01(\r\x12\x0e\n\x06\x64\x65tail\x18\x08 \x01(\t\x12\x0f\n\x07\x63ircuit\x18\t \x01(\t\"\x83\x02\n\x0eStatusResponse\x12\x16\n\x0e\x62roker_version\x18\x01 \x01(\t\x12\x11\n\tagreement\x18\x02 \x01(\t\x12\x1b\n\x13\x61greement_review_by\x18\x03 \x01(\t\x12.\n\nstarted_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61udit_events\x18\x05 \x01(\x04\x12\x37\n\x13\x61udit_checkpoint_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12*\n\x08\x61gencies\x18\x07 \x03(\x0b\x32\x18.lateral.v1.AgencyHealth\"r\n\x10HouseholdRequest\x12$\n\x07\x61\x64\x64ress\x18\x01 \x01(\x0b\x32\x13.lateral.v1.Address\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x15\n\rjustification\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x04 \x01(\t\"F\n\x08\x42ulkItem\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12)\n\x07request\x18\x02 \x01(\x0b\x32\x18.lateral.v1.CheckRequest\"*\n\tBulkError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"p\n\nBulkResult\x12\x0f\n\x07item_id\x18\x01 \x01(\t\x12+\n\x08response\x18\x02 \x01(\x0b\x32\x19.lateral.v1.CheckResponse\x12$\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x15.lateral.v1.BulkError\"n\n\x0c\x43heckRequest\x12$\n\x07subject\x18\x01 \x01(\x0b\x32\x13.lateral.v1.Subject\x12\x0f\n\x07purpose\x18\x02 \x01(\t\x12\x15\n\rjustification\x18\x03 \x01(\t\x12\x10\n\x08\x63\x61se_ref\x18\x04 \x01(\t\"4\n\x0cReviewReason\x12\x0f\n\x07rule_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\"\xbd\x02\n\rCheckResponse\x12\x10\n\x08\x63heck_id\x18\x01 \x01(\t\x12.\n\nchecked_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x07results\x18\x03 \x03(\x0b\x32\x18.lateral.v1.AgencyResult\x12\x1e\n\x16\x61gencies_with_activity\x18\x04 \x01(\r\x12%\n\x1d\x61gencies_with_recent_activity\x18\x05 \x01(\r\x12\x1a\n\x12review_window_days\x18\x06 \x01(\r\x12\x17\n\x0freview_required\x18\x07 \x01(\x08\x12\x30\n\x0ereview_reasons\x18\x08 \x03(\x0b\x32\x18.lateral.v1.ReviewReason\x12\x11\n\tagreement\x18\t \x01(\t\"\x15\n\x13ListAgenciesRequest\"4\n\nAgencyInfo\x12\x11\n\tagency_id\x18\x01 \x01(\t\x12\x13\n\x0b\x61gency_name\x18\x02 \x01(\t\"\x80\x01\n\x0bPurposeInfo\x12\x12\n\npurpose_id\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x19\n\x11requires_case_ref\x18\x03 \x01(\x08\x12\x1e\n\x16requires_justification\x18\x04 \x01(\x08\x12\r\n\x05scope\x18\x05 \x01(\t\"k\n\x14ListAgenciesResponse\x12(\n\x08\x61gencies\x18\x01 \x03(\x0b\x32\x16.lateral.v1.AgencyInfo\x12)\n\x08purposes\x18\x02 \x03(\x0b\x32\x17.lateral.v1.PurposeInfo2\x9d\x04\n\x0cLateralCheck\x12<\n\x05\x43heck\x12\x18.lateral.v1.CheckRequest\x1a\x19.lateral.v1.CheckResponse\x12Q\n\x0cListAgencies\x12\x1f.lateral.v1.ListAgenciesRequest\x1a .lateral.v1.ListAgenciesResponse\x12=\n\tCheckMany\x12\x14.lateral.v1.BulkItem\x1a\x16.lateral.v1.BulkResult(\x01\x30\x01\x12I\n\x0e\x43heckHousehold\x12\x1c.lateral.v1.HouseholdRequest\x1a\x19.lateral.v1.CheckResponse\x12?\n\x06Status\x12\x19.lateral.v1.StatusRequest\x1a\x1a.lateral.v1.StatusResponse\x12i\n\x14ListReviewCandidates\x12\'.lateral.v1.ListReviewCandidatesRequest\x1a(.lateral.v1.ListReviewCandidatesResponse\x12\x46\n\rRequestReview\x12\x19.lateral.v1.ReviewRequest\x1a\x1a.lateral.v1.ReviewResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'lateral.v1.broker_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STATUSREQUEST']._serialized_start=123
-  _globals['_STATUSREQUEST']._serialized_end=138
-  _globals['_AGENCYHEALTH']._serialized_start=141
-  _globals['_AGENCYHEALTH']._serialized_end=356
-  _globals['_STATUSRESPONSE']._serialized_start=359
-  _globals['_STATUSRESPONSE']._serialized_end=618
-  _globals['_HOUSEHOLDREQUEST']._serialized_start=620
-  _globals['_HOUSEHOLDREQUEST']._serialized_end=734
-  _globals['_BULKITEM']._serialized_start=736
-  _globals['_BULKITEM']._serialized_end=806
-  _globals['_BULKERROR']._serialized_start=808
-  _globals['_BULKERROR']._serialized_end=850
-  _globals['_BULKRESULT']._serialized_start=852
-  _globals['_BULKRESULT']._serialized_end=964
-  _globals['_CHECKREQUEST']._serialized_start=966
-  _globals['_CHECKREQUEST']._serialized_end=1076
-  _globals['_REVIEWREASON']._serialized_start=1078
-  _globals['_REVIEWREASON']._serialized_end=1130
-  _globals['_CHECKRESPONSE']._serialized_start=1133
-  _globals['_CHECKRESPONSE']._serialized_end=1450
-  _globals['_LISTAGENCIESREQUEST']._serialized_start=1452
-  _globals['_LISTAGENCIESREQUEST']._serialized_end=1473
-  _globals['_AGENCYINFO']._serialized_start=1475
-  _globals['_AGENCYINFO']._serialized_end=1527
-  _globals['_PURPOSEINFO']._serialized_start=1530
-  _globals['_PURPOSEINFO']._serialized_end=1658
-  _globals['_LISTAGENCIESRESPONSE']._serialized_start=1660
-  _globals['_LISTAGENCIESRESPONSE']._serialized_end=1767
-  _globals['_LATERALCHECK']._serialized_start=1770
-  _globals['_LATERALCHECK']._serialized_end=2132
+  _globals['_LISTREVIEWCANDIDATESREQUEST']._serialized_start=123
+  _globals['_LISTREVIEWCANDIDATESREQUEST']._serialized_end=184
+  _globals['_REVIEWCANDIDATEAGENCY']._serialized_start=187
+  _globals['_REVIEWCANDIDATEAGENCY']._serialized_end=324
+  _globals['_REVIEWCANDIDATE']._serialized_start=326
+  _globals['_REVIEWCANDIDATE']._serialized_end=453
+  _globals['_LISTREVIEWCANDIDATESRESPONSE']._serialized_start=456
+  _globals['_LISTREVIEWCANDIDATESRESPONSE']._serialized_end=601
+  _globals['_REVIEWREQUEST']._serialized_start=603
+  _globals['_REVIEWREQUEST']._serialized_end=698
+  _globals['_REVIEWROW']._serialized_start=701
+  _globals['_REVIEWROW']._serialized_end=909
+  _globals['_REVIEWRESPONSE']._serialized_start=912
+  _globals['_REVIEWRESPONSE']._serialized_end=1052
+  _globals['_STATUSREQUEST']._serialized_start=1054
+  _globals['_STATUSREQUEST']._serialized_end=1069
+  _globals['_AGENCYHEALTH']._serialized_start=1072
+  _globals['_AGENCYHEALTH']._serialized_end=1287
+  _globals['_STATUSRESPONSE']._serialized_start=1290
+  _globals['_STATUSRESPONSE']._serialized_end=1549
+  _globals['_HOUSEHOLDREQUEST']._serialized_start=1551
+  _globals['_HOUSEHOLDREQUEST']._serialized_end=1665
+  _globals['_BULKITEM']._serialized_start=1667
+  _globals['_BULKITEM']._serialized_end=1737
+  _globals['_BULKERROR']._serialized_start=1739
+  _globals['_BULKERROR']._serialized_end=1781
+  _globals['_BULKRESULT']._serialized_start=1783
+  _globals['_BULKRESULT']._serialized_end=1895
+  _globals['_CHECKREQUEST']._serialized_start=1897
+  _globals['_CHECKREQUEST']._serialized_end=2007
+  _globals['_REVIEWREASON']._serialized_start=2009
+  _globals['_REVIEWREASON']._serialized_end=2061
+  _globals['_CHECKRESPONSE']._serialized_start=2064
+  _globals['_CHECKRESPONSE']._serialized_end=2381
+  _globals['_LISTAGENCIESREQUEST']._serialized_start=2383
+  _globals['_LISTAGENCIESREQUEST']._serialized_end=2404
+  _globals['_AGENCYINFO']._serialized_start=2406
+  _globals['_AGENCYINFO']._serialized_end=2458
+  _globals['_PURPOSEINFO']._serialized_start=2461
+  _globals['_PURPOSEINFO']._serialized_end=2589
+  _globals['_LISTAGENCIESRESPONSE']._serialized_start=2591
+  _globals['_LISTAGENCIESRESPONSE']._serialized_end=2698
+  _globals['_LATERALCHECK']._serialized_start=2701
+  _globals['_LATERALCHECK']._serialized_end=3242
 # @@protoc_insertion_point(module_scope)

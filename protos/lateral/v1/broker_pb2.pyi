@@ -22,6 +22,227 @@ else:
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
+class ListReviewCandidatesRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    LIMIT_FIELD_NUMBER: _builtins.int
+    purpose: _builtins.str
+    """A proactive purpose id from the data-sharing agreement, e.g. "proactive-review"."""
+    limit: _builtins.int
+    """At most this many, best first (0: the broker's default)."""
+    def __init__(
+        self,
+        *,
+        purpose: _builtins.str = ...,
+        limit: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["limit", b"limit", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReviewCandidatesRequest: _TypeAlias = ListReviewCandidatesRequest  # noqa: Y015
+
+@_typing.final
+class ReviewCandidateAgency(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENCY_ID_FIELD_NUMBER: _builtins.int
+    AGENCY_NAME_FIELD_NUMBER: _builtins.int
+    LATEST_ACTIVITY_DATE_FIELD_NUMBER: _builtins.int
+    CATEGORIES_FIELD_NUMBER: _builtins.int
+    ACTIVITY_COUNT_FIELD_NUMBER: _builtins.int
+    agency_id: _builtins.str
+    agency_name: _builtins.str
+    latest_activity_date: _builtins.str
+    activity_count: _builtins.int
+    @_builtins.property
+    def categories(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        agency_id: _builtins.str = ...,
+        agency_name: _builtins.str = ...,
+        latest_activity_date: _builtins.str = ...,
+        categories: _abc.Iterable[_builtins.str] | None = ...,
+        activity_count: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["activity_count", b"activity_count", "agency_id", b"agency_id", "agency_name", b"agency_name", "categories", b"categories", "latest_activity_date", b"latest_activity_date"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewCandidateAgency: _TypeAlias = ReviewCandidateAgency  # noqa: Y015
+
+@_typing.final
+class ReviewCandidate(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANDIDATE_ID_FIELD_NUMBER: _builtins.int
+    PRIORITY_FIELD_NUMBER: _builtins.int
+    REASONS_FIELD_NUMBER: _builtins.int
+    AGENCIES_FIELD_NUMBER: _builtins.int
+    candidate_id: _builtins.str
+    """A pseudonym of the linked records (docs/proactive.md): it says nothing about who."""
+    priority: _builtins.float
+    """How urgently it should be reviewed: the order of the list."""
+    @_builtins.property
+    def reasons(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Why it is listed, in words: agencies, dates and categories."""
+
+    @_builtins.property
+    def agencies(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReviewCandidateAgency]: ...
+    def __init__(
+        self,
+        *,
+        candidate_id: _builtins.str = ...,
+        priority: _builtins.float = ...,
+        reasons: _abc.Iterable[_builtins.str] | None = ...,
+        agencies: _abc.Iterable[Global___ReviewCandidateAgency] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agencies", b"agencies", "candidate_id", b"candidate_id", "priority", b"priority", "reasons", b"reasons"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewCandidate: _TypeAlias = ReviewCandidate  # noqa: Y015
+
+@_typing.final
+class ListReviewCandidatesResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANDIDATES_FIELD_NUMBER: _builtins.int
+    LINKED_AT_FIELD_NUMBER: _builtins.int
+    AGREEMENT_FIELD_NUMBER: _builtins.int
+    agreement: _builtins.str
+    @_builtins.property
+    def candidates(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReviewCandidate]: ...
+    @_builtins.property
+    def linked_at(self) -> _timestamp_pb2.Timestamp:
+        """When the agencies' encodings were last linked."""
+
+    def __init__(
+        self,
+        *,
+        candidates: _abc.Iterable[Global___ReviewCandidate] | None = ...,
+        linked_at: _timestamp_pb2.Timestamp | None = ...,
+        agreement: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["linked_at", b"linked_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreement", b"agreement", "candidates", b"candidates", "linked_at", b"linked_at"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListReviewCandidatesResponse: _TypeAlias = ListReviewCandidatesResponse  # noqa: Y015
+
+@_typing.final
+class ReviewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CANDIDATE_ID_FIELD_NUMBER: _builtins.int
+    PURPOSE_FIELD_NUMBER: _builtins.int
+    JUSTIFICATION_FIELD_NUMBER: _builtins.int
+    CASE_REF_FIELD_NUMBER: _builtins.int
+    candidate_id: _builtins.str
+    purpose: _builtins.str
+    justification: _builtins.str
+    case_ref: _builtins.str
+    def __init__(
+        self,
+        *,
+        candidate_id: _builtins.str = ...,
+        purpose: _builtins.str = ...,
+        justification: _builtins.str = ...,
+        case_ref: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["candidate_id", b"candidate_id", "case_ref", b"case_ref", "justification", b"justification", "purpose", b"purpose"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewRequest: _TypeAlias = ReviewRequest  # noqa: Y015
+
+@_typing.final
+class ReviewRow(_message.Message):
+    """One agency's answer to a review: who its record is (OUTCOME_KNOWN), or why not."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AGENCY_ID_FIELD_NUMBER: _builtins.int
+    AGENCY_NAME_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
+    IDENTITY_FIELD_NUMBER: _builtins.int
+    CONTACT_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    agency_id: _builtins.str
+    agency_name: _builtins.str
+    outcome: _common_pb2.Outcome.ValueType
+    """KNOWN with the identity; WITHHELD (the agency restricts the record: call it); DENIED (the agreement
+    does not permit it); NOT_KNOWN (the record is no longer held); UNAVAILABLE or TIMEOUT.
+    """
+    @_builtins.property
+    def identity(self) -> _common_pb2.Subject:
+        """The agency's record of the person, as the agency holds it: only with OUTCOME_KNOWN."""
+
+    @_builtins.property
+    def contact(self) -> _common_pb2.Contact: ...
+    @_builtins.property
+    def status(self) -> _common_pb2.AgencyStatus: ...
+    def __init__(
+        self,
+        *,
+        agency_id: _builtins.str = ...,
+        agency_name: _builtins.str = ...,
+        outcome: _common_pb2.Outcome.ValueType = ...,
+        identity: _common_pb2.Subject | None = ...,
+        contact: _common_pb2.Contact | None = ...,
+        status: _common_pb2.AgencyStatus | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["contact", b"contact", "identity", b"identity", "status", b"status"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agency_id", b"agency_id", "agency_name", b"agency_name", "contact", b"contact", "identity", b"identity", "outcome", b"outcome", "status", b"status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewRow: _TypeAlias = ReviewRow  # noqa: Y015
+
+@_typing.final
+class ReviewResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVIEW_ID_FIELD_NUMBER: _builtins.int
+    REVIEWED_AT_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    AGREEMENT_FIELD_NUMBER: _builtins.int
+    review_id: _builtins.str
+    agreement: _builtins.str
+    @_builtins.property
+    def reviewed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___ReviewRow]: ...
+    def __init__(
+        self,
+        *,
+        review_id: _builtins.str = ...,
+        reviewed_at: _timestamp_pb2.Timestamp | None = ...,
+        rows: _abc.Iterable[Global___ReviewRow] | None = ...,
+        agreement: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reviewed_at", b"reviewed_at"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agreement", b"agreement", "review_id", b"review_id", "reviewed_at", b"reviewed_at", "rows", b"rows"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReviewResponse: _TypeAlias = ReviewResponse  # noqa: Y015
+
+@_typing.final
 class StatusRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

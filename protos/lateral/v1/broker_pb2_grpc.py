@@ -59,6 +59,16 @@ class LateralCheckStub:
                 request_serializer=lateral_dot_v1_dot_broker__pb2.StatusRequest.SerializeToString,
                 response_deserializer=lateral_dot_v1_dot_broker__pb2.StatusResponse.FromString,
                 _registered_method=True)
+        self.ListReviewCandidates = channel.unary_unary(
+                '/lateral.v1.LateralCheck/ListReviewCandidates',
+                request_serializer=lateral_dot_v1_dot_broker__pb2.ListReviewCandidatesRequest.SerializeToString,
+                response_deserializer=lateral_dot_v1_dot_broker__pb2.ListReviewCandidatesResponse.FromString,
+                _registered_method=True)
+        self.RequestReview = channel.unary_unary(
+                '/lateral.v1.LateralCheck/RequestReview',
+                request_serializer=lateral_dot_v1_dot_broker__pb2.ReviewRequest.SerializeToString,
+                response_deserializer=lateral_dot_v1_dot_broker__pb2.ReviewResponse.FromString,
+                _registered_method=True)
 
 
 class LateralCheckServicer:
@@ -107,6 +117,24 @@ class LateralCheckServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReviewCandidates(self, request, context):
+        """Proactive identification (docs/proactive.md): people whose records at several agencies link, with recent
+        activity, found before anyone refers them. Each candidate is pseudonymous: agencies, dates, categories
+        and why it is listed, never who. Needs a purpose the agreement marks proactive; every listing is audited.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestReview(self, request, context):
+        """Asks the agencies holding a candidate's linked records who it is, under a proactive purpose with a
+        justification and a case reference. Each agency decides under its own copy of the agreement and may
+        withhold; an identity goes only to the organisation asking. Refusals are answers (a row per agency).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LateralCheckServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -134,6 +162,16 @@ def add_LateralCheckServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=lateral_dot_v1_dot_broker__pb2.StatusRequest.FromString,
                     response_serializer=lateral_dot_v1_dot_broker__pb2.StatusResponse.SerializeToString,
+            ),
+            'ListReviewCandidates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReviewCandidates,
+                    request_deserializer=lateral_dot_v1_dot_broker__pb2.ListReviewCandidatesRequest.FromString,
+                    response_serializer=lateral_dot_v1_dot_broker__pb2.ListReviewCandidatesResponse.SerializeToString,
+            ),
+            'RequestReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestReview,
+                    request_deserializer=lateral_dot_v1_dot_broker__pb2.ReviewRequest.FromString,
+                    response_serializer=lateral_dot_v1_dot_broker__pb2.ReviewResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -271,6 +309,60 @@ class LateralCheck:
             '/lateral.v1.LateralCheck/Status',
             lateral_dot_v1_dot_broker__pb2.StatusRequest.SerializeToString,
             lateral_dot_v1_dot_broker__pb2.StatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReviewCandidates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lateral.v1.LateralCheck/ListReviewCandidates',
+            lateral_dot_v1_dot_broker__pb2.ListReviewCandidatesRequest.SerializeToString,
+            lateral_dot_v1_dot_broker__pb2.ListReviewCandidatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/lateral.v1.LateralCheck/RequestReview',
+            lateral_dot_v1_dot_broker__pb2.ReviewRequest.SerializeToString,
+            lateral_dot_v1_dot_broker__pb2.ReviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

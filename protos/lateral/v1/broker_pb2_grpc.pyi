@@ -53,6 +53,16 @@ class LateralCheckStub:
     health and Describe (index size and freshness, the agency database's status, the agreement it
     enforces). Any certificate of the federation may ask; it carries no personal data.
     """
+    ListReviewCandidates: _grpc.UnaryUnaryMultiCallable[_broker_pb2.ListReviewCandidatesRequest, _broker_pb2.ListReviewCandidatesResponse]
+    """Proactive identification (docs/proactive.md): people whose records at several agencies link, with recent
+    activity, found before anyone refers them. Each candidate is pseudonymous: agencies, dates, categories
+    and why it is listed, never who. Needs a purpose the agreement marks proactive; every listing is audited.
+    """
+    RequestReview: _grpc.UnaryUnaryMultiCallable[_broker_pb2.ReviewRequest, _broker_pb2.ReviewResponse]
+    """Asks the agencies holding a candidate's linked records who it is, under a proactive purpose with a
+    justification and a case reference. Each agency decides under its own copy of the agreement and may
+    withhold; an identity goes only to the organisation asking. Refusals are answers (a row per agency).
+    """
 
 @_typing.type_check_only
 class LateralCheckAsyncStub(LateralCheckStub):
@@ -78,6 +88,16 @@ class LateralCheckAsyncStub(LateralCheckStub):
     """The federation at a glance, for operators: the broker's own state and, for each agency, its adapter's
     health and Describe (index size and freshness, the agency database's status, the agreement it
     enforces). Any certificate of the federation may ask; it carries no personal data.
+    """
+    ListReviewCandidates: _aio.UnaryUnaryMultiCallable[_broker_pb2.ListReviewCandidatesRequest, _broker_pb2.ListReviewCandidatesResponse]  # type: ignore[assignment]
+    """Proactive identification (docs/proactive.md): people whose records at several agencies link, with recent
+    activity, found before anyone refers them. Each candidate is pseudonymous: agencies, dates, categories
+    and why it is listed, never who. Needs a purpose the agreement marks proactive; every listing is audited.
+    """
+    RequestReview: _aio.UnaryUnaryMultiCallable[_broker_pb2.ReviewRequest, _broker_pb2.ReviewResponse]  # type: ignore[assignment]
+    """Asks the agencies holding a candidate's linked records who it is, under a proactive purpose with a
+    justification and a case reference. Each agency decides under its own copy of the agreement and may
+    withhold; an identity goes only to the organisation asking. Refusals are answers (a row per agency).
     """
 
 class LateralCheckServicer(metaclass=_abc_1.ABCMeta):
@@ -131,6 +151,28 @@ class LateralCheckServicer(metaclass=_abc_1.ABCMeta):
         """The federation at a glance, for operators: the broker's own state and, for each agency, its adapter's
         health and Describe (index size and freshness, the agency database's status, the agreement it
         enforces). Any certificate of the federation may ask; it carries no personal data.
+        """
+
+    @_abc_1.abstractmethod
+    def ListReviewCandidates(
+        self,
+        request: _broker_pb2.ListReviewCandidatesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_broker_pb2.ListReviewCandidatesResponse, _abc.Awaitable[_broker_pb2.ListReviewCandidatesResponse]]:
+        """Proactive identification (docs/proactive.md): people whose records at several agencies link, with recent
+        activity, found before anyone refers them. Each candidate is pseudonymous: agencies, dates, categories
+        and why it is listed, never who. Needs a purpose the agreement marks proactive; every listing is audited.
+        """
+
+    @_abc_1.abstractmethod
+    def RequestReview(
+        self,
+        request: _broker_pb2.ReviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_broker_pb2.ReviewResponse, _abc.Awaitable[_broker_pb2.ReviewResponse]]:
+        """Asks the agencies holding a candidate's linked records who it is, under a proactive purpose with a
+        justification and a case reference. Each agency decides under its own copy of the agreement and may
+        withhold; an identity goes only to the organisation asking. Refusals are answers (a row per agency).
         """
 
 def add_LateralCheckServicer_to_server(servicer: LateralCheckServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
