@@ -34,6 +34,7 @@ from lateral.identity import Caller
 from pki.tls import Tls
 from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
 from web.accounts import Account, authenticate
+from web.proactive import add_proactive_routes
 
 HERE = Path(__file__).resolve().parent
 GOVUK = HERE / "node_modules" / "govuk-frontend" / "dist" / "govuk"
@@ -382,6 +383,7 @@ def create_web_app(settings: WebSettings) -> FastAPI:
             return RedirectResponse("/sign-in", status_code=303)
         return page(request, "recent.html", checks=recent.get(account.username, []))
 
+    add_proactive_routes(app, page, signed_in, csrf, channel, OUTCOME_WORDS)
     return app
 
 

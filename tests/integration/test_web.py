@@ -159,3 +159,42 @@ async def test_an_auditor_reads_and_verifies_the_log_and_a_worker_cannot(
     events = read_events(prepared.audit["broker"].url)
     reads = [e.payload for e in events if e.kind == "audit-read" and (e.payload or {}).get("via") == "web"]
     assert [r["action"] for r in reads if r][-2:] == ["list", "verify"]
+
+
+async def test_a_manager_sees_review_candidates_and_learns_who_one_is_and_a_worker_cannot(
+    browser: Browser, federation: Federation
+) -> None:
+    page = await browser.new_page()
+    await sign_in(page, federation)
+    await page.click("a:has-text('Review candidates')")
+    await page.wait_for_url(f"{federation.web_url}/candidates")
+    assert await page.locator("h1").inner_text() == "Review candidates"
+    rows = page.locator("tbody tr")
+    assert await rows.count() >= 3
+    first = await rows.first.inner_text()
+    assert "Priority" in first
+    await accessible(page, "candidates")
+    await rows.first.locator("a:has-text('Request a review')").click()
+    await page.wait_for_url(f"{federation.web_url}/candidates/*/review")
+    await accessible(page, "review-form")
+    await page.click("button:has-text('Request the review')")
+    summary = page.locator(".govuk-error-summary")
+    assert "Case reference is required for purpose proactive-review" in await summary.inner_text()
+    assert "Why you need to know is required for purpose proactive-review" in await summary.inner_text()
+    await page.fill("#case_ref", "PRO-0042")
+    await page.fill("#justification", "Recent activity at three agencies")
+    await page.click("button:has-text('Request the review')")
+    await page.wait_for_selector("h1:has-text('Review')")
+    table = await page.locator("table").inner_text()
+    assert table.count("Identified") >= 2
+    await accessible(page, "review")
+    await page.close()
+    # A social worker's role has no permission for the purpose: the page says so, and lists nobody.
+    worker = await browser.new_page()
+    await sign_in(worker, federation, "worker")
+    response = await worker.goto(f"{federation.web_url}/candidates")
+    assert response is not None
+    assert response.status == 403
+    assert "You cannot see the candidates" in await worker.locator(".govuk-error-summary").inner_text()
+    assert await worker.locator("tbody tr").count() == 0
+    await worker.close()
