@@ -15,16 +15,24 @@ from pathlib import Path
 import pytest
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
-UNITS = ["lateral-broker.service", "lateral-adapter@.service", "lateral-web.service"]
+UNITS = [
+    "lateral-broker.service",
+    "lateral-adapter@.service",
+    "lateral-web.service",
+    "lateral-linkage.service",
+]
 # The broker and the adapters tell systemd when they serve (lateral/systemd.py). The web page does not
 # (yet): under Type=notify systemd would kill it at TimeoutStartSec, so it is Type=exec.
-NOTIFYING = {"lateral-broker.service", "lateral-adapter@.service"}
+NOTIFYING = {"lateral-broker.service", "lateral-adapter@.service", "lateral-linkage.service"}
 COMMANDS = {
     "lateral-broker.service": "/opt/lateral/.venv/bin/lateral broker serve --config /etc/lateral/broker.toml",
     "lateral-adapter@.service": (
         "/opt/lateral/.venv/bin/lateral adapter serve --config /etc/lateral/adapter-%i.toml"
     ),
     "lateral-web.service": "/opt/lateral/.venv/bin/lateral web serve --config /etc/lateral/web.toml",
+    "lateral-linkage.service": (
+        "/opt/lateral/.venv/bin/lateral linkage serve --config /etc/lateral/linkage.toml"
+    ),
 }
 DEFAULT_GRACE_S = 10.0
 HARDENING = {
