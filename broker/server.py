@@ -304,6 +304,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
                     requires_case_ref=p.requires_case_ref,
                     requires_justification=p.requires_justification,
                     scope=p.subjects,
+                    checks=p.checks,
                 )
                 for p in t.agreement.purposes
             ],

@@ -197,7 +197,7 @@ def create_web_app(settings: WebSettings) -> FastAPI:
             listing = await broker_pb2_grpc.LateralCheckStub(ch).ListAgencies(
                 broker_pb2.ListAgenciesRequest(), timeout=5
             )
-        return [p for p in listing.purposes if p.purpose_id != "household-safeguarding"]
+        return [p for p in listing.purposes if p.checks == "people"]
 
     @app.get("/", response_class=HTMLResponse, response_model=None)
     async def search(request: Request) -> Response:

@@ -132,10 +132,11 @@ async def test_invalid_request_is_refused_with_bad_request_and_no_agency_is_aske
 async def test_list_agencies(broker_stub: Stub) -> None:
     response = await broker_stub.ListAgencies(broker_pb2.ListAgenciesRequest(), timeout=5)
     assert [a.agency_id for a in response.agencies] == ["police", "fire", "nhs", "socialcare"]
-    assert [p.purpose_id for p in response.purposes] == [
-        "child-safeguarding",
-        "adult-safeguarding",
-        "household-safeguarding",
+    assert [(p.purpose_id, p.checks) for p in response.purposes] == [
+        ("child-safeguarding", "people"),
+        ("adult-safeguarding", "people"),
+        ("household-safeguarding", "households"),
+        ("proactive-review", "proactive"),
     ]
 
 

@@ -327,10 +327,10 @@ async def test_the_linkage_service_never_receives_stores_or_logs_an_identity(
     # The encodings' database and the audit log, row by row (without the encodings, and without the log's
     # signatures and digests, which are base64 and hex: tests/scan.py).
     for database in ("encodings.db", "audit.db"):
-        rows = rows_text(f"sqlite:///{tmp_path / database}", skip_columns={"bloom"})
+        # Without the encodings (binary) and the times rows were written (today may be someone's birthday).
+        rows = rows_text(f"sqlite:///{tmp_path / database}", skip_columns={"bloom", "published_at", "at"})
         assert rows
-
-        text = " ".join(text for _, text in rows).encode()
+        text = scrubbed(" ".join(text for _, text in rows).encode())
         assert _found(text, identities, dates, words=True) == none, database
     # The scan finds what it looks for: an agency's own database is full of it.
     nhs = " ".join(text for _, text in rows_text(f"sqlite:///{prepared.workdir / 'nhs.db'}")).encode()

@@ -101,6 +101,7 @@ ALLOWED = {
     "ListAgenciesResponse.purposes.requires_case_ref",
     "ListAgenciesResponse.purposes.requires_justification",
     "ListAgenciesResponse.purposes.scope",
+    "ListAgenciesResponse.purposes.checks",
     "MatchResponse.clause_ids",
     "MatchResponse.agency_id",
     "MatchResponse.finding",

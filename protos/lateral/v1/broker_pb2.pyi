@@ -612,12 +612,17 @@ class PurposeInfo(_message.Message):
     REQUIRES_CASE_REF_FIELD_NUMBER: _builtins.int
     REQUIRES_JUSTIFICATION_FIELD_NUMBER: _builtins.int
     SCOPE_FIELD_NUMBER: _builtins.int
+    CHECKS_FIELD_NUMBER: _builtins.int
     purpose_id: _builtins.str
     description: _builtins.str
     requires_case_ref: _builtins.bool
     requires_justification: _builtins.bool
     scope: _builtins.str
     """"children", "adults" or "any": whom the purpose may be used to check."""
+    checks: _builtins.str
+    """What it checks: "people" (Check), "households" (CheckHousehold) or "proactive" (ListReviewCandidates,
+    RequestReview).
+    """
     def __init__(
         self,
         *,
@@ -626,10 +631,11 @@ class PurposeInfo(_message.Message):
         requires_case_ref: _builtins.bool = ...,
         requires_justification: _builtins.bool = ...,
         scope: _builtins.str = ...,
+        checks: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["description", b"description", "purpose_id", b"purpose_id", "requires_case_ref", b"requires_case_ref", "requires_justification", b"requires_justification", "scope", b"scope"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checks", b"checks", "description", b"description", "purpose_id", b"purpose_id", "requires_case_ref", b"requires_case_ref", "requires_justification", b"requires_justification", "scope", b"scope"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
