@@ -31,8 +31,8 @@ class LshBlocking:
             little and would cost the square of its size).
     """
 
-    bands: int = 48
-    bits_per_band: int = 12
+    bands: int = 256
+    bits_per_band: int = 13
     seed: int = 0
     max_bucket: int = 500
 

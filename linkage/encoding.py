@@ -35,16 +35,16 @@ from linkage.keys import LinkageKey
 # --sweep): roughly in proportion to the bits of evidence each kind carries in the matcher's weights,
 # with name bigrams low each because a name has many of them.
 DEFAULT_K: Mapping[str, int] = {
-    "name": 8,
-    "formal": 6,
-    "year": 20,
-    "month": 10,
-    "day": 12,
-    "day_month": 8,
-    "postcode": 20,
-    "sector": 10,
-    "district": 4,
-    "gender": 6,
+    "name": 16,
+    "formal": 12,
+    "year": 40,
+    "month": 20,
+    "day": 24,
+    "day_month": 16,
+    "postcode": 40,
+    "sector": 20,
+    "district": 8,
+    "gender": 12,
 }
 
 
@@ -64,7 +64,7 @@ class EncodingParams:
     q: int = 2
     k: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_K))
     hardening: str = "diffusion"
-    taps: int = 3
+    taps: int = 6
 
     def __post_init__(self) -> None:
         if self.length not in {2**n for n in range(7, 15)}:

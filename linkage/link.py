@@ -23,7 +23,7 @@ import numpy.typing as npt
 from linkage.blocking import LshBlocking, candidate_pairs
 from linkage.similarity import as_packed, dice_pairs
 
-DEFAULT_THRESHOLD = 0.66
+DEFAULT_THRESHOLD = 0.60
 
 
 @dataclass(frozen=True)
@@ -128,11 +128,21 @@ class _Entities:
 
 
 def cluster(
-    encodings: npt.NDArray[np.uint8], agencies: npt.NDArray[np.intp], params: LinkParams | None = None
+    encodings: npt.NDArray[np.uint8],
+    agencies: npt.NDArray[np.intp],
+    params: LinkParams | None = None,
+    pairs: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]] | None = None,
 ) -> Clustering:
-    """Links packed encodings (one row a record) of agencies numbered 0..n-1."""
+    """Links packed encodings (one row a record) of agencies numbered 0..n-1.
+
+    Args:
+        encodings: packed encodings (``encode_many``).
+        agencies: each record's agency number.
+        params: thresholds and blocking (defaults when None).
+        pairs: candidate pairs to compare instead of blocking's (for measurements).
+    """
     params = params or LinkParams()
-    i, j = candidate_pairs(encodings, agencies, params.blocking)
+    i, j = pairs if pairs is not None else candidate_pairs(encodings, agencies, params.blocking)
     packed = as_packed(encodings)
     scores = dice_pairs(packed, packed, i, j)
     keep = scores >= params.threshold
