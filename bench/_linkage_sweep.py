@@ -95,7 +95,7 @@ def _main_town_tables(town: Town) -> list[str]:
         "| LSH bands x bits | candidates | reduction ratio | pair completeness | of linkable | seconds |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for bands, bits in ((128, 12), (256, 13), (384, 13), (512, 13), (512, 14), (768, 14)):
+    for bands, bits in ((256, 13), (512, 13), (1024, 15), (2048, 16), (4096, 17)):
         blocking = LshBlocking(bands=bands, bits_per_band=bits)
         started = time.perf_counter()
         found = candidate_pairs(encodings, town.agency_ids, blocking)

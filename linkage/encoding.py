@@ -47,6 +47,9 @@ DEFAULT_K: Mapping[str, int] = {
     "gender": 12,
 }
 
+# Words' worth of positions that a given name's formal forms share (see positions()).
+FORMAL_BUDGET = 4
+
 
 @dataclass(frozen=True)
 class EncodingParams:
@@ -128,6 +131,9 @@ def positions(key: LinkageKey, fields: RecordFields, params: EncodingParams = DE
     out: set[int] = set()
     for kind, values in found.items():
         k = params.k_of(kind)
+        if kind == "formal" and len(values) > FORMAL_BUDGET:
+            # Many formal forms share the positions of FORMAL_BUDGET words, at least one each.
+            k = max(1, round(k * FORMAL_BUDGET / len(values)))
         if not k:
             continue
         kind_key = key.sub_key(f"kind/{kind}")

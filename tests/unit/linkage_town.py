@@ -4,7 +4,9 @@ fields each agency would encode, who each record really is, and pair-quality ari
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -75,6 +77,12 @@ def build_town(people: int, seed: int = 11, window_days: int = 365) -> Town:
     )
 
 
+@functools.cache
+def cached_town(people: int, seed: int = 11) -> Town:
+    """build_town, once per process: several test modules share one town."""
+    return build_town(people, seed)
+
+
 def _cross_pairs(groups: Iterable[list[int]], agency_ids: npt.NDArray[np.intp]) -> set[Pair]:
     out = set()
     for members in groups:
@@ -98,6 +106,11 @@ def linked_pairs(labels: npt.NDArray[np.intp], agency_ids: npt.NDArray[np.intp])
     for i, label in enumerate(labels.tolist()):
         groups[label].append(i)
     return _cross_pairs((g for g in groups.values() if len(g) > 1), agency_ids)
+
+
+def exactly(message: str) -> str:
+    """A pytest.raises match pattern for exactly this message."""
+    return f"^{re.escape(message)}$"
 
 
 def pair_quality(found: set[Pair], truth: set[Pair]) -> tuple[float, float, float]:
