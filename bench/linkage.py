@@ -93,6 +93,10 @@ def measure(town: Town, min_agencies: int) -> dict[str, Any]:
     tables, names = tables_from_pools(), true_names(town.fields)
     attack_base = _timed("attack", t, frequency_attack, baseline, tables, UNHARDENED)
     attack_hard = frequency_attack(hardened, tables, DEFAULT_PARAMS)
+    commonest = (
+        max(tables.given, key=tables.given.__getitem__),
+        max(tables.family, key=tables.family.__getitem__),
+    )
     return {
         "records": len(town.fields),
         "per_agency": {a: town.agencies.count(a) for a in AGENCIES},
@@ -109,6 +113,7 @@ def measure(town: Town, min_agencies: int) -> dict[str, Any]:
             "baseline": reidentified_share(attack_base.guesses, names),
             "hardened": reidentified_share(attack_hard.guesses, names),
             "footprints": (attack_base.footprints, attack_hard.footprints),
+            "chance": reidentified_share([commonest] * len(names), names),
         },
         "leakage": {"baseline": leakage(baseline, town), "hardened": leakage(hardened, town)},
         "times": t,
@@ -171,6 +176,8 @@ def report(m: dict[str, Any], people: int, min_agencies: int, window: int) -> st
                 f"{lk[key][0]:.3f} ({lk[key][1]:.3f}) |"
                 for n, (label, key) in enumerate((("unhardened", "baseline"), ("hardened", "hardened")))
             ],
+            f"| (chance: the commonest given and family name for every record) | - | {a['chance'][0]:.2%} | "
+            f"{a['chance'][1]:.2%} | {a['chance'][2]:.2%} | - |",
         ]
     )
 

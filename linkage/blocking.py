@@ -120,8 +120,11 @@ def pair_completeness(found: tuple[Index, Index], true_pairs: set[tuple[int, int
     """Share of the true pairs (i < j) among the candidates."""
     if not true_pairs:
         return 1.0
-    kept = set(zip(found[0].tolist(), found[1].tolist(), strict=True))
-    return len(true_pairs & kept) / len(true_pairs)
+    truth = np.array(sorted(true_pairs), dtype=np.int64)
+    # Pairs as single numbers, compared in numpy: a Python set of millions of candidate pairs costs GBs.
+    width = int(max(truth.max(), found[0].max(initial=0), found[1].max(initial=0))) + 1
+    kept = found[0].astype(np.int64) * width + found[1]
+    return float(np.isin(truth[:, 0] * width + truth[:, 1], kept).mean())
 
 
 def reduction_ratio(found: tuple[Index, Index], agencies: npt.NDArray[np.intp]) -> float:

@@ -5,7 +5,7 @@ Each feature of a kind (``linkage.fields``) is hashed to k positions by BLAKE2b 
 sub-key (HKDF from the shared secret): random hashing, as Niedermeyer et al. (2014) recommend after
 breaking double hashing, whose positions are an arithmetic progression an attacker can enumerate. k is
 set per kind by its discriminating power, so agreeing on a date of birth counts for more than agreeing on
-a gender (field weighting, as in Durham et al. 2012 and clkhash's per-field k). The filter is then
+a gender (field weighting, as in Durham et al. 2014 and clkhash's per-field k). The filter is then
 hardened (``linkage.hardening``); the default is diffusion, chosen by the measurements in docs/linkage.md.
 """
 
@@ -31,9 +31,10 @@ from linkage.hardening import (
 )
 from linkage.keys import LinkageKey
 
-# Positions per feature, by kind. Found by measurement (docs/linkage.md, python -m bench.linkage
-# --sweep): roughly in proportion to the bits of evidence each kind carries in the matcher's weights,
-# with name bigrams low each because a name has many of them.
+# Positions per feature, by kind: roughly in proportion to the bits of evidence each kind carries in the
+# matcher's weights, with name bigrams low each because a name has many of them; then doubled so the
+# filter is about a third full, which diffusion needs to mask well. Measured in docs/linkage.md
+# (python -m bench.linkage --sweep).
 DEFAULT_K: Mapping[str, int] = {
     "name": 16,
     "formal": 12,
@@ -60,7 +61,8 @@ class EncodingParams:
         q: the q of the name q-grams.
         k: positions per feature, by kind (kinds left out use DEFAULT_K).
         hardening: "diffusion" (the default), "none", "salt", "balance" or "xor_fold".
-        taps: input bits XORed into each output bit, for diffusion.
+        taps: input bits XORed into each output bit, for diffusion (6: fewer leak measurably more, more
+            lose recall; docs/linkage.md).
     """
 
     length: int = 1024
