@@ -48,6 +48,10 @@ def align(groups: list[PositionGroup], model: FeatureModel, records: int) -> Ass
     observed = together / support[:, None]  # share of footprint j's records also holding k
     expected = model.joint / model.probability[:, None]  # share of feature f's holders also holding h
     frequency_cost = np.abs(np.log(support / records)[:, None] - np.log(model.probability)[None, :])
+    # Kerckhoffs: the published k of each kind says how many positions a footprint of that kind has.
+    size = np.array([len(g.positions) for g in groups])[:, None]
+    fits = (model.sizes[:, 0][None, :] <= size) & (size <= model.sizes[:, 1][None, :])
+    frequency_cost[~fits] = np.inf
     assignment = _greedy(frequency_cost, math.log(1.5))
     candidates = frequency_cost <= math.log(_FREQUENCY_RATIO)
     for _ in range(_ROUNDS):

@@ -33,6 +33,8 @@ class FeatureModel:
         given_names, given_prior, given_features: the table's given names, their shares, and which
             modelled features each has (a 0/1 matrix, names x features).
         family_names, family_prior, family_features: the same for family names.
+        sizes: for each feature, the fewest and most positions its footprint can have: the published k of
+            its kind, less collisions; a formal word shares its name's budget with the other forms.
     """
 
     features: tuple[Feature, ...]
@@ -44,6 +46,7 @@ class FeatureModel:
     family_names: tuple[str, ...]
     family_prior: npt.NDArray[np.float64]
     family_features: Matrix
+    sizes: npt.NDArray[np.int64]
 
 
 def _name_features(name: str, q: int, formal: bool) -> set[Feature]:
@@ -108,6 +111,7 @@ def build_model(tables: NameTables, params: EncodingParams, min_probability: flo
     if dates:
         names, probability, joint = _with_dates(names, probability, joint, dates)
     return FeatureModel(
+        sizes=np.array([_size_range(f[0], params) for f in names], dtype=np.int64).reshape(-1, 2),
         features=tuple(names),
         probability=probability,
         joint=joint,
@@ -118,6 +122,13 @@ def build_model(tables: NameTables, params: EncodingParams, min_probability: flo
         family_prior=p_family,
         family_features=f_incidence[:, keep],
     )
+
+
+def _size_range(kind: str, params: EncodingParams) -> tuple[int, int]:
+    k = params.k_of(kind)
+    # Positions drawn at random may repeat, and a footprint may take in a position that a correlated
+    # feature always sets: a margin of 2 either way.
+    return (1, k + 2) if kind == "formal" else (max(1, k - 2), k + 2)
 
 
 def _with_dates(

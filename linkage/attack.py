@@ -11,9 +11,11 @@ privacy-preserving record linkage"), it
    tables (``_feature_model``, ``_alignment``);
 3. guesses each record's given and family name from the footprints it holds.
 
-Against balancing it first undoes it: every column has its exact complement among the others, and the
-sparser of the two is the original. The attack succeeds against unhardened filters (docs/linkage.md has
-the figures), which is what shows it has teeth; the encoding's hardening is what it must fail against.
+Against balancing it first undoes it: every column has its exact complement among the others, and one of
+each pair is kept (the sparser: the original wherever a position is set in under half the records).
+
+The attack succeeds against unhardened filters (docs/linkage.md has the figures), which is what shows it
+has teeth; the encoding's hardening is what it must fail against.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class AttackResult:
 
 def undo_balancing(bits: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     """Keeps the sparser column of every pair of exactly complementary columns (the balanced filter's
-    original positions); columns without a complement are kept as they are."""
+    original position, unless it is set in over half the records); columns without a complement are kept
+    as they are."""
     columns = columns_of(bits)
     tail = bits.shape[0] % 64
     mask = np.full(columns.shape[1], np.iinfo(np.uint64).max, dtype=np.uint64)

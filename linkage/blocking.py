@@ -12,6 +12,7 @@ The sample positions need no secret: they select bits of encodings that already 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -31,8 +32,8 @@ class LshBlocking:
             little and would cost the square of its size).
     """
 
-    bands: int = 48
-    bits_per_band: int = 12
+    bands: int = 2048
+    bits_per_band: int = 16
     seed: int = 0
     max_bucket: int = 500
 
@@ -52,15 +53,19 @@ class LshBlocking:
         return np.stack([rng.choice(length, self.bits_per_band, replace=False) for _ in range(self.bands)])
 
 
-def _signatures(bits: npt.NDArray[np.bool_], positions: Index) -> npt.NDArray[np.uint64]:
-    weights = np.left_shift(np.uint64(1), np.arange(len(positions), dtype=np.uint64))
-    signatures: npt.NDArray[np.uint64] = (bits[:, positions].astype(np.uint64) * weights).sum(
-        axis=1, dtype=np.uint64
-    )
-    return signatures
+def _signatures(columns: npt.NDArray[np.bool_], positions: Index) -> npt.NDArray[np.unsignedinteger[Any]]:
+    """Each record's sampled bits as one number; columns is the encodings transposed (one row a bit), so
+    each sampled bit is one contiguous read."""
+    packed = np.packbits(columns[positions], axis=0, bitorder="little")
+    width = -(-len(positions) // 8)
+    # Up to 16 bits as uint16: numpy sorts 16-bit keys by radix sort, much faster than a comparison sort.
+    dtype = np.dtype("<u2") if width <= 2 else np.dtype("<u4") if width <= 4 else np.dtype("<u8")
+    padded = np.zeros((dtype.itemsize, columns.shape[1]), dtype=np.uint8)
+    padded[:width] = packed
+    return np.ascontiguousarray(padded.T).view(dtype).ravel()
 
 
-def _bucket_pairs(signatures: npt.NDArray[np.uint64], max_bucket: int) -> tuple[Index, Index]:
+def _bucket_pairs(signatures: npt.NDArray[np.unsignedinteger[Any]], max_bucket: int) -> tuple[Index, Index]:
     """Every pair of records with equal signatures, in buckets no larger than max_bucket."""
     order = np.argsort(signatures, kind="stable")
     ordered = signatures[order]
@@ -94,17 +99,20 @@ def candidate_pairs(
     blocking = blocking or LshBlocking()
     if len(agencies) != encodings.shape[0]:
         raise ValueError(f"{len(agencies)} agencies for {encodings.shape[0]} encodings")
-    bits = np.unpackbits(encodings, axis=1).astype(np.bool_)
+    columns = np.ascontiguousarray(np.unpackbits(encodings, axis=1).astype(np.bool_).T)
     found = []
     records = np.int64(encodings.shape[0])
-    for positions in blocking.samples(bits.shape[1]):
-        i, j = _bucket_pairs(_signatures(bits, positions), blocking.max_bucket)
+    for positions in blocking.samples(columns.shape[0]):
+        i, j = _bucket_pairs(_signatures(columns, positions), blocking.max_bucket)
         cross = agencies[i] != agencies[j]
         low, high = np.minimum(i[cross], j[cross]), np.maximum(i[cross], j[cross])
         found.append(low.astype(np.int64) * records + high)
     if not found:
         return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.intp)
-    unique = np.unique(np.concatenate(found))
+    # Sorted, then duplicates dropped: faster than np.unique's hashing for the millions of repeats (a close
+    # pair meets in most bands).
+    every = np.sort(np.concatenate(found))
+    unique = every[np.r_[True, every[1:] != every[:-1]]] if len(every) else every
     return (unique // records).astype(np.intp), (unique % records).astype(np.intp)
 
 
@@ -112,8 +120,11 @@ def pair_completeness(found: tuple[Index, Index], true_pairs: set[tuple[int, int
     """Share of the true pairs (i < j) among the candidates."""
     if not true_pairs:
         return 1.0
-    kept = set(zip(found[0].tolist(), found[1].tolist(), strict=True))
-    return len(true_pairs & kept) / len(true_pairs)
+    truth = np.array(sorted(true_pairs), dtype=np.int64)
+    # Pairs as single numbers, compared in numpy: a Python set of millions of candidate pairs costs GBs.
+    width = int(max(truth.max(), found[0].max(initial=0), found[1].max(initial=0))) + 1
+    kept = found[0].astype(np.int64) * width + found[1]
+    return float(np.isin(truth[:, 0] * width + truth[:, 1], kept).mean())
 
 
 def reduction_ratio(found: tuple[Index, Index], agencies: npt.NDArray[np.intp]) -> float:

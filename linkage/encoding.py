@@ -5,7 +5,7 @@ Each feature of a kind (``linkage.fields``) is hashed to k positions by BLAKE2b 
 sub-key (HKDF from the shared secret): random hashing, as Niedermeyer et al. (2014) recommend after
 breaking double hashing, whose positions are an arithmetic progression an attacker can enumerate. k is
 set per kind by its discriminating power, so agreeing on a date of birth counts for more than agreeing on
-a gender (field weighting, as in Durham et al. 2012 and clkhash's per-field k). The filter is then
+a gender (field weighting, as in Durham et al. 2014 and clkhash's per-field k). The filter is then
 hardened (``linkage.hardening``); the default is diffusion, chosen by the measurements in docs/linkage.md.
 """
 
@@ -31,21 +31,25 @@ from linkage.hardening import (
 )
 from linkage.keys import LinkageKey
 
-# Positions per feature, by kind. Found by measurement (docs/linkage.md, python -m bench.linkage
-# --sweep): roughly in proportion to the bits of evidence each kind carries in the matcher's weights,
-# with name bigrams low each because a name has many of them.
+# Positions per feature, by kind: roughly in proportion to the bits of evidence each kind carries in the
+# matcher's weights, with name bigrams low each because a name has many of them; then doubled so the
+# filter is about a third full, which diffusion needs to mask well. Measured in docs/linkage.md
+# (python -m bench.linkage --sweep).
 DEFAULT_K: Mapping[str, int] = {
-    "name": 8,
-    "formal": 6,
-    "year": 20,
-    "month": 10,
-    "day": 12,
-    "day_month": 8,
-    "postcode": 20,
-    "sector": 10,
-    "district": 4,
-    "gender": 6,
+    "name": 16,
+    "formal": 12,
+    "year": 40,
+    "month": 20,
+    "day": 24,
+    "day_month": 16,
+    "postcode": 40,
+    "sector": 20,
+    "district": 8,
+    "gender": 12,
 }
+
+# Words' worth of positions that a given name's formal forms share (see positions()).
+FORMAL_BUDGET = 4
 
 
 @dataclass(frozen=True)
@@ -57,14 +61,15 @@ class EncodingParams:
         q: the q of the name q-grams.
         k: positions per feature, by kind (kinds left out use DEFAULT_K).
         hardening: "diffusion" (the default), "none", "salt", "balance" or "xor_fold".
-        taps: input bits XORed into each output bit, for diffusion.
+        taps: input bits XORed into each output bit, for diffusion (6: fewer leak measurably more, more
+            lose recall; docs/linkage.md).
     """
 
     length: int = 1024
     q: int = 2
     k: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_K))
     hardening: str = "diffusion"
-    taps: int = 3
+    taps: int = 6
 
     def __post_init__(self) -> None:
         if self.length not in {2**n for n in range(7, 15)}:
@@ -128,6 +133,9 @@ def positions(key: LinkageKey, fields: RecordFields, params: EncodingParams = DE
     out: set[int] = set()
     for kind, values in found.items():
         k = params.k_of(kind)
+        if kind == "formal" and len(values) > FORMAL_BUDGET:
+            # Many formal forms share the positions of FORMAL_BUDGET words, at least one each.
+            k = max(1, round(k * FORMAL_BUDGET / len(values)))
         if not k:
             continue
         kind_key = key.sub_key(f"kind/{kind}")

@@ -28,8 +28,9 @@ from adapters.core.records import SeedPerson
 KINDS = ("name", "formal", "year", "month", "day", "day_month", "postcode", "sector", "district", "gender")
 NAME_KINDS = frozenset({"name", "formal"})
 PAD = "_"
-# A nickname such as "al" has fifteen formal forms; more than this many say little and crowd the filter.
-MAX_FORMAL = 6
+# A nickname such as "al" has fifteen formal forms: all are kept (a nickname must meet its formal name),
+# but they share a budget of positions (linkage.encoding.FORMAL_BUDGET) so they do not crowd the filter.
+MAX_FORMAL = 20
 
 
 @dataclass(frozen=True)

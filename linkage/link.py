@@ -2,18 +2,19 @@
 
 1. Candidate pairs of records of different agencies from blocking (``linkage.blocking``).
 2. Their Dice coefficients; pairs at or above the threshold are links.
-3. Links are taken best first (greedy, as anonlink's solver): a record links to at most one record of
-   each other agency (one-to-one per pair of agencies), and two entities merge (union-find) only if no
-   agency then holds more than max_per_agency of the entity's records.
+3. Links are taken best first (greedy, as anonlink's solver): a record links to at most max_per_agency
+   records of each other agency, and two entities merge (union-find) only if no agency then holds more
+   than max_per_agency of the entity's records.
 
-An agency may hold one person twice (the synthetic towns have 1% duplicates, real agencies similar): with
-max_per_agency = 2 both of its records can join the entity through other agencies' records, which
-one-to-one alone would forbid; two is also the most that is ever right for such a duplicate pair. The
-measurements behind the defaults are in docs/linkage.md.
+With max_per_agency = 1 this is anonlink's one-to-one matching between every pair of agencies. An agency
+may hold one person twice (the synthetic towns have 1% duplicates): with 2, a record may link to both of
+them and the entity holds both, at the risk of taking in a twin or a namesake close enough to pass the
+threshold. The default is chosen by the measurements in docs/linkage.md.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -23,7 +24,7 @@ import numpy.typing as npt
 from linkage.blocking import LshBlocking, candidate_pairs
 from linkage.similarity import as_packed, dice_pairs
 
-DEFAULT_THRESHOLD = 0.66
+DEFAULT_THRESHOLD = 0.60
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class LinkParams:
     """
 
     threshold: float = DEFAULT_THRESHOLD
-    max_per_agency: int = 2
+    max_per_agency: int = 1
     blocking: LshBlocking = field(default_factory=LshBlocking)
 
     def __post_init__(self) -> None:
@@ -128,11 +129,21 @@ class _Entities:
 
 
 def cluster(
-    encodings: npt.NDArray[np.uint8], agencies: npt.NDArray[np.intp], params: LinkParams | None = None
+    encodings: npt.NDArray[np.uint8],
+    agencies: npt.NDArray[np.intp],
+    params: LinkParams | None = None,
+    pairs: tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]] | None = None,
 ) -> Clustering:
-    """Links packed encodings (one row a record) of agencies numbered 0..n-1."""
+    """Links packed encodings (one row a record) of agencies numbered 0..n-1.
+
+    Args:
+        encodings: packed encodings (``encode_many``).
+        agencies: each record's agency number.
+        params: thresholds and blocking (defaults when None).
+        pairs: candidate pairs to compare instead of blocking's (for measurements).
+    """
     params = params or LinkParams()
-    i, j = candidate_pairs(encodings, agencies, params.blocking)
+    i, j = pairs if pairs is not None else candidate_pairs(encodings, agencies, params.blocking)
     packed = as_packed(encodings)
     scores = dice_pairs(packed, packed, i, j)
     keep = scores >= params.threshold
@@ -141,14 +152,16 @@ def cluster(
     order = np.lexsort((j, i, -scores))
     agency_count = int(agencies.max()) + 1 if len(agencies) else 0
     entities = _Entities(agencies, agency_count)
-    linked: set[tuple[int, int]] = set()  # (record, other agency) already linked
+    limit = params.max_per_agency
+    linked: Counter[tuple[int, int]] = Counter()  # (record, other agency) -> links made
     links = []
     for a, b, s in zip(i[order].tolist(), j[order].tolist(), scores[order].tolist(), strict=True):
-        if (a, int(agencies[b])) in linked or (b, int(agencies[a])) in linked:
+        to_b, to_a = (a, int(agencies[b])), (b, int(agencies[a]))
+        if linked[to_b] >= limit or linked[to_a] >= limit:
             continue
-        if entities.merge(a, b, params.max_per_agency):
-            linked.add((a, int(agencies[b])))
-            linked.add((b, int(agencies[a])))
+        if entities.merge(a, b, limit):
+            linked[to_b] += 1
+            linked[to_a] += 1
             links.append((a, b, s))
     labels = np.array([entities.root(r) for r in range(len(agencies))], dtype=np.intp)
     return Clustering(labels, tuple(links), len(keep))
