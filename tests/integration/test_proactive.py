@@ -4,16 +4,18 @@ asks the agencies who a candidate is, each deciding for itself, everything audit
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 from pathlib import Path
 
 import grpc
 import pytest
+import sqlalchemy as sa
 
 from adapters.core.config import load_adapter_config
 from adapters.core.publish import Publisher
-from adapters.core.refresh import build_index
+from adapters.core.refresh import build_index, refresh_index
 from audit.reader import Event, read_events
 from lateral.demo import Federation, Prepared
 from lateral.demo.agreement import AGREEMENT_FILE, DEMO_CALLER, DEMO_POLICE_CALLER
@@ -335,3 +337,50 @@ async def test_the_linkage_service_never_receives_stores_or_logs_an_identity(
     # The scan finds what it looks for: an agency's own database is full of it.
     nhs = " ".join(text for _, text in rows_text(f"sqlite:///{prepared.workdir / 'nhs.db'}")).encode()
     assert all(n > 100 for n in _found(nhs, identities, set(), words=True).values())
+
+
+async def test_a_record_its_agency_restricts_is_withheld_and_stays_pseudonymous(
+    federation: Federation, prepared: Prepared
+) -> None:
+    """The police restrict one linked record (an investigation opened since it was published): a review
+    gets WITHHELD and whom to call from the police, and who it is from the other agencies only."""
+    assert federation.linkage is not None
+    linked = federation.linkage[0].servicer.linked
+    assert linked is not None
+    candidate = next(c for c in linked.candidates if "police" in {m.agency for m in c.members})
+    token = next(m.token for m in candidate.members if m.agency == "police")
+    police, _ = federation.adapters["police"]
+    publisher = police.servicer.reidentifier.publisher
+    assert publisher is not None
+    record_key = publisher.resolve(linked.key_id, token)
+    assert record_key is not None
+    config = load_adapter_config(prepared.configs["police"])
+    engine = sa.create_engine(config.source.url)
+
+    async def restrict(marker: str) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "UPDATE nominal SET sensitivity_marker = :m, last_updated = :t WHERE nominal_id = :k"
+                ),
+                {"m": marker, "t": dt.datetime.now() + dt.timedelta(seconds=1), "k": record_key},
+            )
+        refreshed = await asyncio.to_thread(refresh_index, config, police.servicer.index)
+        police.servicer.install(refreshed.index)
+
+    await restrict("Y")
+    try:
+        async with federation.channel(DEMO_CALLER) as channel:
+            review = await broker_pb2_grpc.LateralCheckStub(channel).RequestReview(
+                _review(candidate.candidate_id), timeout=10
+            )
+    finally:
+        await restrict("N")
+        engine.dispose()
+    rows = {r.agency_id: r for r in review.rows}
+    withheld = rows.pop("police")
+    assert withheld.outcome == common_pb2.OUTCOME_WITHHELD
+    assert not withheld.HasField("identity")
+    assert withheld.contact.phone
+    assert rows
+    assert all(r.outcome == common_pb2.OUTCOME_KNOWN and r.HasField("identity") for r in rows.values())
