@@ -42,6 +42,7 @@ STATUS = {
     "INVALID_ARGUMENT": 400,
     "UNAUTHENTICATED": 401,
     "PERMISSION_DENIED": 403,
+    "NOT_FOUND": 404,
     "RESOURCE_EXHAUSTED": 429,
     "UNAVAILABLE": 503,
 }
@@ -197,6 +198,15 @@ _GENDERS = {
     "other": common_pb2.GENDER_OTHER,
     "not_known": common_pb2.GENDER_NOT_KNOWN,
 }
+
+
+class ReviewIn(_Strict):
+    """A review of a proactive candidate: who its linked records are, under a proactive purpose."""
+
+    candidate_id: str = Field(max_length=64)
+    purpose: str = Field(default="proactive-review", max_length=64)
+    justification: str = Field(default="", max_length=2000)
+    case_ref: str = Field(default="", max_length=64)
 
 
 def _address(a: AddressIn) -> common_pb2.Address:
@@ -382,6 +392,28 @@ def create_app(servicer: BrokerServicer) -> FastAPI:
         ):  # another organisation's job is nobody's business
             raise StarletteHTTPException(404, "no such bulk job")
         return found[1]
+
+    @app.get(
+        "/v1/review-candidates",
+        responses=responses,
+        summary="Proactive identification: the review candidates you may see, pseudonymous",
+    )
+    async def review_candidates(
+        request: Request, purpose: str = "proactive-review", limit: int = 0
+    ) -> dict[str, Any]:
+        message = broker_pb2.ListReviewCandidatesRequest(purpose=purpose, limit=max(0, min(limit, 1000)))
+        answer = await servicer.review_candidates(lambda: caller_of(request), message, None)
+        return json_format.MessageToDict(answer, preserving_proto_field_name=True)
+
+    @app.post(
+        "/v1/reviews",
+        responses=responses,
+        summary="Proactive identification: ask the agencies holding a candidate's records who it is",
+    )
+    async def review(body: ReviewIn, request: Request) -> dict[str, Any]:
+        message = broker_pb2.ReviewRequest(**body.model_dump())
+        answer = await servicer.review(lambda: caller_of(request), message, None)
+        return json_format.MessageToDict(answer, preserving_proto_field_name=True)
 
     @app.get("/v1/agencies", summary="The agencies and purposes this broker serves")
     async def agencies() -> dict[str, Any]:

@@ -183,16 +183,37 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
     def _sealed(self, justification: str) -> dict[str, str]:
         return self._recorder.sealed(justification=justification) if self._recorder is not None else {}
 
-    async def _proactive(
-        self, context: grpc.aio.ServicerContext[Any, Any]
+    def _proactive(
+        self, identify: Callable[[], Caller], remaining: float | None
     ) -> tuple[Terms, Caller, dt.datetime, float]:
         """What a proactive request starts with: the terms, the identified caller (a party of the agreement,
         within its rate limits), now, and the time it has."""
         t = self._terms
-        caller = self._callers.caller(context)
+        caller = identify()
         self._check_party(t, caller)
         t.limits.admit(caller.organisation, caller.user)
-        return t, caller, self._clock(), self._agency_timeout(t, context.time_remaining())
+        return t, caller, self._clock(), self._agency_timeout(t, remaining)
+
+    async def review_candidates(
+        self,
+        identify: Callable[[], Caller],
+        request: broker_pb2.ListReviewCandidatesRequest,
+        remaining: float | None,
+    ) -> broker_pb2.ListReviewCandidatesResponse:
+        """The candidates the caller may see (ListReviewCandidates and REST; broker/proactive.py)."""
+        t, caller, now, timeout = self._proactive(identify, remaining)
+        names = names_of(t.config.agencies)
+        return await self.reviews.listing(t.engine, names, caller, request, now, timeout, self._audit)
+
+    async def review(
+        self, identify: Callable[[], Caller], request: broker_pb2.ReviewRequest, remaining: float | None
+    ) -> broker_pb2.ReviewResponse:
+        """A review of a candidate (RequestReview and REST; broker/proactive.py)."""
+        t, caller, now, timeout = self._proactive(identify, remaining)
+        names = names_of(t.config.agencies)
+        return await self.reviews.review(
+            t.engine, t.fanout, names, caller, request, now, timeout, self._audit, self._sealed
+        )
 
     @maps_errors
     async def ListReviewCandidates(
@@ -202,9 +223,9 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             broker_pb2.ListReviewCandidatesRequest, broker_pb2.ListReviewCandidatesResponse
         ],
     ) -> broker_pb2.ListReviewCandidatesResponse:
-        t, caller, now, timeout = await self._proactive(context)
-        names = names_of(t.config.agencies)
-        return await self.reviews.listing(t.engine, names, caller, request, now, timeout, self._audit)
+        return await self.review_candidates(
+            lambda: self._callers.caller(context), request, context.time_remaining()
+        )
 
     @maps_errors
     async def RequestReview(
@@ -212,11 +233,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         request: broker_pb2.ReviewRequest,
         context: grpc.aio.ServicerContext[broker_pb2.ReviewRequest, broker_pb2.ReviewResponse],
     ) -> broker_pb2.ReviewResponse:
-        t, caller, now, timeout = await self._proactive(context)
-        names = names_of(t.config.agencies)
-        return await self.reviews.review(
-            t.engine, t.fanout, names, caller, request, now, timeout, self._audit, self._sealed
-        )
+        return await self.review(lambda: self._callers.caller(context), request, context.time_remaining())
 
     def observe_error(self, method: str, code: grpc.StatusCode) -> None:
         self._metrics.error(method, code.name)

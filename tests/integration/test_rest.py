@@ -122,6 +122,8 @@ async def test_the_openapi_document_describes_the_api(client: httpx.AsyncClient)
         "/v1/bulk",
         "/v1/bulk/{job_id}",
         "/v1/agencies",
+        "/v1/review-candidates",
+        "/v1/reviews",
     }
     assert (
         "application/problem+json" in document["paths"]["/v1/checks"]["post"]["responses"]["400"]["content"]
@@ -194,3 +196,38 @@ async def test_the_api_survives_fuzzing_against_its_own_schema(prepared: Prepare
     finally:
         await federation.stop()
     assert process.returncode == 0, out.decode()[-3000:]
+
+
+async def test_review_candidates_and_a_review_over_rest(
+    client: httpx.AsyncClient, federation: Federation
+) -> None:
+    listing = await client.get("/v1/review-candidates", params={"limit": 2}, headers=identity(federation))
+    assert listing.status_code == 200, listing.text
+    candidates = listing.json()["candidates"]
+    assert len(candidates) == 2
+    first = candidates[0]["candidate_id"]
+    missing = await client.post(
+        "/v1/reviews", json={"candidate_id": first, "case_ref": "PRO-3"}, headers=identity(federation)
+    )
+    assert missing.status_code == 400
+    assert missing.json()["errors"] == [
+        {"field": "justification", "description": "is required for purpose proactive-review"}
+    ]
+    review = await client.post(
+        "/v1/reviews",
+        json={"candidate_id": first, "justification": "Three agencies", "case_ref": "PRO-3"},
+        headers=identity(federation),
+    )
+    assert review.status_code == 200, review.text
+    rows = review.json()["rows"]
+    assert rows
+    assert all(r["outcome"] == "OUTCOME_KNOWN" and r["identity"]["family_name"] for r in rows)
+    gone = await client.post(
+        "/v1/reviews",
+        json={"candidate_id": "f" * 32, "justification": "x", "case_ref": "PRO-3"},
+        headers=identity(federation),
+    )
+    assert (gone.status_code, gone.json()["title"]) == (404, "not found")
+    worker = await client.get("/v1/review-candidates", headers=identity(federation, "mash-social-worker"))
+    assert worker.status_code == 403
+    assert worker.json()["detail"].startswith("the data-sharing agreement does not permit this listing")
