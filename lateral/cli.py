@@ -21,7 +21,7 @@ from lateral.audit_cli import audit
 from lateral.bulk_cli import bulk_check
 from lateral.caller_options import INSECURE_HELP, caller_options, resolve_caller
 from lateral.config import ConfigError
-from lateral.console import err_console, fail, load, server_logging
+from lateral.console import err_console, fail, fail_rpc, load, server_logging
 from lateral.dsa_cli import dsa
 from lateral.lifecycle import serve
 from lateral.linkage_cli import linkage
@@ -516,7 +516,6 @@ def check_command(
     details it names), Withheld (call the agency), or Unavailable / No answer in time.
     """
     from lateral.client import build_request, check
-    from lateral.errors import field_violations
     from lateral.render import render_check
 
     caller, tls = resolve_caller(
@@ -546,17 +545,7 @@ def check_command(
     except ConfigError as error:
         fail(str(error), 2)
     except grpc.aio.AioRpcError as error:
-        violations = field_violations(error)
-        if error.code() == grpc.StatusCode.INVALID_ARGUMENT and violations:
-            err_console.print("[bold red]The check was not made:[/] please correct these details.")
-            for v in violations:
-                err_console.print(f"  {v.field}: {v.description}", highlight=False)
-            sys.exit(2)
-        if error.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
-            fail(f"the check was refused: {error.details()}", 4)
-        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            fail(f"cannot reach the broker at {broker_address} ({error.code().name}). Is it running?", 3)
-        fail(f"the broker answered {error.code().name}: {error.details()}", 3)
+        fail_rpc(error, "check", broker_address)
     if as_json:
         click.echo(
             json.dumps(json_format.MessageToDict(response, preserving_proto_field_name=True), indent=2)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -19,7 +18,7 @@ from rich.text import Text
 
 from lateral.caller_options import caller_options, resolve_caller
 from lateral.config import ConfigError
-from lateral.console import err_console, fail
+from lateral.console import fail, fail_rpc
 from lateral.identity import Caller
 from pki.tls import Tls
 from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
@@ -59,7 +58,6 @@ def _call(
     what: str,
 ) -> M:
     from lateral.client import broker_channel
-    from lateral.errors import field_violations
 
     async def run() -> M:
         async with broker_channel(broker_address, caller, tls) as channel:
@@ -70,19 +68,7 @@ def _call(
     except ConfigError as error:
         fail(str(error), 2)
     except grpc.aio.AioRpcError as error:
-        violations = field_violations(error)
-        if error.code() == grpc.StatusCode.INVALID_ARGUMENT and violations:
-            err_console.print(f"[bold red]The {what} was not made:[/] please correct these details.")
-            for v in violations:
-                err_console.print(f"  {v.field}: {v.description}", highlight=False)
-            sys.exit(2)
-        if error.code() in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
-            fail(f"the {what} was refused: {error.details()}", 4)
-        if error.code() == grpc.StatusCode.NOT_FOUND:
-            fail(error.details() or "not found", 5)
-        if error.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            fail(f"{error.details() or 'cannot reach the broker'} ({error.code().name})", 3)
-        fail(f"the broker answered {error.code().name}: {error.details()}", 3)
+        fail_rpc(error, what, broker_address)
 
 
 def _print_json(message: Message) -> None:

@@ -298,3 +298,44 @@ async def test_index_status_asks_the_running_adapter(federation: Federation, pre
     assert code == 0, err
     assert out.startswith("fire: ")
     assert out.strip().endswith("source OK")
+
+
+async def test_review_candidates_and_a_review_from_the_command_line(
+    federation: Federation, prepared: Prepared
+) -> None:
+    tls = prepared.pki.client_tls(DEMO_CALLER.organisation)
+    who = ["--broker", federation.broker_address, "--ca", tls.ca, "--cert", tls.cert, "--key", tls.key]
+    code, out, _ = await run("review", "candidates", *who, "--role", "mash-manager", "--json")
+    assert code == 0
+    first = json.loads(out)["candidates"][0]["candidate_id"]
+    code, out, _ = await run(
+        "review",
+        "request",
+        first,
+        "--justification",
+        "Three agencies",
+        "--case-ref",
+        "PRO-5",
+        *who,
+        "--role",
+        "mash-manager",
+    )
+    assert code == 0
+    assert "Identified" in out
+    code, _, err = await run("review", "candidates", *who, "--role", "mash-social-worker")
+    assert code == 4
+    assert "the listing was refused: the data-sharing agreement does not permit this listing" in err
+    code, _, err = await run(
+        "review",
+        "request",
+        "f" * 32,
+        "--justification",
+        "x",
+        "--case-ref",
+        "PRO-5",
+        *who,
+        "--role",
+        "mash-manager",
+    )
+    assert code == 5
+    assert "no such review candidate" in err
