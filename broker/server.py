@@ -602,7 +602,7 @@ async def _close_later(fanout: FanOut, seconds: float) -> None:
 
 
 # Parts of the configuration a running broker cannot change: they need a restart.
-_NEEDS_RESTART = ("tls", "rest", "audit", "telemetry")
+_NEEDS_RESTART = ("tls", "rest", "audit", "telemetry", "linkage")
 
 
 def _changes(old: Terms, new: Terms) -> str:

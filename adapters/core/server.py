@@ -468,7 +468,17 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
 
 
 # Parts of an adapter's configuration that a reload cannot change: they need a restart.
-_NEEDS_RESTART = ("server", "source", "mapping", "vocabulary", "tls", "audit", "telemetry", "refresh")
+_NEEDS_RESTART = (
+    "server",
+    "source",
+    "mapping",
+    "vocabulary",
+    "tls",
+    "audit",
+    "telemetry",
+    "refresh",
+    "linkage",
+)
 
 
 class AdapterServer:
