@@ -18,13 +18,13 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import timestamp_pb2
 
-from broker.config import LinkageEndpoint
+from broker.config import AgencyEndpoint, LinkageEndpoint
 from broker.decisions import refuse_all
 from lateral.errors import InvalidRequestError, NotFoundError, PermissionDeniedError, UnavailableError
 from lateral.identity import Caller
@@ -364,6 +364,6 @@ class Reviews:
         return row
 
 
-def names_of(agencies: list[Any]) -> dict[str, str]:
+def names_of(agencies: Sequence[AgencyEndpoint]) -> dict[str, str]:
     """Agency id -> name, in the broker's configured order."""
     return {a.id: a.name for a in agencies}
