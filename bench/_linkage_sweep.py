@@ -24,13 +24,11 @@ from linkage import (
     cluster,
     dice_pairs,
     encode_many,
-    frequency_attack,
     pair_completeness,
     reduction_ratio,
-    reidentified_share,
-    tables_from_pools,
-    true_names,
 )
+from linkage.attack import frequency_attack, reidentified_share, true_names
+from linkage.public_tables import tables_from_pools
 from tests.unit.linkage_town import Town, linked_pairs, pair_quality, true_pairs
 
 THRESHOLDS = (0.5, 0.52, 0.54, 0.56, 0.58, 0.6, 0.62, 0.64, 0.66, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95)

@@ -43,14 +43,12 @@ from linkage import (
     cluster,
     dice_pairs,
     encode_many,
-    frequency_attack,
     pair_completeness,
     reduction_ratio,
-    reidentified_share,
     review_candidates,
-    tables_from_pools,
-    true_names,
 )
+from linkage.attack import frequency_attack, reidentified_share, true_names
+from linkage.public_tables import tables_from_pools
 from synth import AGENCIES
 from tests.unit.linkage_town import Town, build_town, linked_pairs, pair_quality, true_pairs
 

@@ -22,15 +22,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from broker.config import AgencyEndpoint, LinkageEndpoint
 from broker.decisions import refuse_all
 from lateral.errors import InvalidRequestError, NotFoundError, PermissionDeniedError, UnavailableError
 from lateral.identity import Caller
-from lateral.rpc import insecure_channel, secure_channel
-from policy.agreement import FIELDS, Agreement
-from policy.engine import Decision, PolicyEngine
+from lateral.rpc import insecure_channel, secure_channel, timestamp
+from policy.agreement import Agreement
+from policy.engine import OWN_RECORDS, Decision, PolicyEngine
 from policy.engine import Request as PolicyRequest
 from policy.validation import validate_review_listing, validate_review_request
 from protos.lateral.v1 import adapter_pb2, broker_pb2, common_pb2, linkage_pb2
@@ -42,8 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-OWN_RECORDS = "OWN_RECORDS"
-
 
 def _unreachable() -> UnavailableError:
     return UnavailableError("the linkage service cannot be reached now; try again shortly", 30.0)
@@ -52,10 +49,9 @@ def _unreachable() -> UnavailableError:
 Audit = Callable[..., Awaitable[None]]
 
 
-def _timestamp(at: dt.datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(at.astimezone(dt.UTC).replace(tzinfo=None))
-    return stamp
+def _asked(caller: Caller, purpose: str, agency: str, now: dt.datetime) -> PolicyRequest:
+    """A proactive request of one agency, as the policy engine takes it (about no one in particular)."""
+    return PolicyRequest(caller.organisation, caller.role, purpose, agency, now, "unknown")
 
 
 class Reviews:
@@ -89,33 +85,15 @@ class Reviews:
 
     @staticmethod
     def decide(
-        engine: PolicyEngine,
-        agencies: list[str],
-        caller: Caller,
-        purpose: str,
-        now: dt.datetime,
-        own_records: bool = False,
+        engine: PolicyEngine, agencies: list[str], caller: Caller, purpose: str, now: dt.datetime
     ) -> dict[str, Decision]:
-        """Each agency's decision for a proactive request. With own_records (a review), the caller's own
-        party may always resolve its own records; a listing needs the agreement's permission throughout
-        (a candidate's existence says other agencies know the person)."""
-        out = {}
-        for agency in agencies:
-            holder = engine.agreement.controller_of(agency)
-            if own_records and holder is not None and holder.id == caller.organisation:
-                out[agency] = Decision(
-                    True,
-                    OWN_RECORDS,
-                    f"{holder.id} resolves its own records",
-                    (),
-                    released=frozenset(FIELDS),
-                    lookback_days=36_500,
-                )
-                continue
-            out[agency] = engine.decide(
+        """Each agency's decision under the agreement's permissions for the proactive purpose."""
+        return {
+            agency: engine.decide(
                 PolicyRequest(caller.organisation, caller.role, purpose, agency, now, "unknown")
             )
-        return out
+            for agency in agencies
+        }
 
     async def listing(
         self,
@@ -221,20 +199,13 @@ class Reviews:
             raise InvalidRequestError(violations)
         stub = self._linkage(agreement)
         decisions = self.decide(engine, list(names), caller, request.purpose, now)
-        # Only a caller the agreement lets take part in the purpose reviews at all; then its own party may
-        # also resolve its own records.
-        taking_part = any(d.allowed for d in decisions.values())
-        for agency, d in decisions.items():
-            if d.allowed and "identity" not in d.released:
-                decisions[agency] = Decision(
-                    False,
-                    "IDENTITY_NOT_RELEASED",
-                    f"no permission lets {caller.organisation} learn who a review candidate is at {agency}",
-                    d.clauses,
-                )
-        if taking_part:
-            own = self.decide(engine, list(names), caller, request.purpose, now, own_records=True)
-            decisions.update({a: d for a, d in own.items() if d.reason == OWN_RECORDS})
+        # Only a caller the agreement lets take part in the purpose reviews at all; then each agency's is the
+        # identity decision, under which its own party may also resolve its own records.
+        if any(d.allowed for d in decisions.values()):
+            decisions = {
+                agency: engine.identity_decision(_asked(caller, request.purpose, agency, now))
+                for agency in names
+            }
         if not any(d.allowed for d in decisions.values()):
             refusal = refuse_all(label, decisions, "review")
             await audit(
@@ -301,7 +272,7 @@ class Reviews:
             sum(r.outcome == common_pb2.OUTCOME_KNOWN for r in rows),
         )
         return broker_pb2.ReviewResponse(
-            review_id=review_id, reviewed_at=_timestamp(now), rows=rows, agreement=label
+            review_id=review_id, reviewed_at=timestamp(now), rows=rows, agreement=label
         )
 
     @staticmethod

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
 from grpc_health.v1.health import HealthServicer
 from opentelemetry.trace import Span, SpanKind
 
@@ -42,7 +41,7 @@ from lateral.errors import (
 from lateral.identity import Caller, Callers, CertifiedCallers, StatedCallers
 from lateral.logs import check_context
 from lateral.metrics import BrokerMetrics, observe_audit
-from lateral.rpc import InsecureNotAllowedError, add_standard_services, bind, server_options
+from lateral.rpc import InsecureNotAllowedError, add_standard_services, bind, server_options, timestamp
 from lateral.telemetry import Telemetry
 from pki.tls import Tls
 from policy.agreement import Agreement
@@ -453,7 +452,7 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
         if span.is_recording():
             span.set_attribute("lateral.agencies_with_activity", summary.agencies_with_activity)
             span.set_attribute("lateral.review_required", bool(summary.reasons))
-        checked_at = _timestamp(now)
+        checked_at = timestamp(now)
         log.info(
             "%s %s for %s: %d/%d agencies asked, %d with activity, review %s",
             event,
@@ -584,13 +583,13 @@ class BrokerServicer(broker_pb2_grpc.LateralCheckServicer):
             broker_version=lateral.__version__,
             agreement=t.label,
             agreement_review_by=t.agreement.agreement.review_by.isoformat(),
-            started_at=_timestamp(self._started_at),
+            started_at=timestamp(self._started_at),
             agencies=await t.fanout.health(self._agency_timeout(t, min(remaining or 2.0, 2.0))),
         )
         if self._recorder is not None:
             response.audit_events = self._recorder.log.size
             if (at := self._recorder.log.checkpoint_at) is not None:
-                response.audit_checkpoint_at.CopyFrom(_timestamp(at))
+                response.audit_checkpoint_at.CopyFrom(timestamp(at))
         return response
 
 
@@ -632,12 +631,6 @@ def _one_agency_slow(response: broker_pb2.CheckResponse) -> bool:
     asked = [r for r in response.results if r.finding.outcome != common_pb2.OUTCOME_DENIED]
     late = sum(r.finding.outcome == common_pb2.OUTCOME_TIMEOUT for r in asked)
     return 0 < late < len(asked)
-
-
-def _timestamp(at: dt.datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(at.astimezone(dt.UTC).replace(tzinfo=None))
-    return stamp
 
 
 def _failed(item_id: str, code: str, message: str) -> broker_pb2.BulkResult:

@@ -1,4 +1,5 @@
-"""Rendering a check's answer for people: a table per agency and a plain-words summary."""
+"""Rendering answers for people: a check (a table per agency and a plain-words summary), and proactive
+identification's candidates and reviews."""
 
 from __future__ import annotations
 
@@ -93,3 +94,61 @@ def render_check(response: broker_pb2.CheckResponse, console: Console) -> None:
         console.print(Panel(Group(Text(summary), Text(reasons)), title="REVIEW REQUIRED", style="bold red"))
     else:
         console.print(summary)
+
+
+def render_candidates(response: broker_pb2.ListReviewCandidatesResponse, console: Console) -> None:
+    """One row per candidate: its pseudonym, priority, agencies with dates and categories, and why."""
+    linked = (
+        response.linked_at.ToDatetime().isoformat(timespec="minutes")
+        if response.HasField("linked_at")
+        else "-"
+    )
+    table = Table(title=f"Review candidates (linked {linked})", show_lines=True, expand=True)
+    table.add_column("Candidate", style="bold", ratio=2)
+    table.add_column("Priority", justify="right", ratio=1)
+    table.add_column("Agencies: latest activity, categories", ratio=4)
+    table.add_column("Why", ratio=5)
+    for c in response.candidates:
+        agencies = "\n".join(
+            f"{a.agency_name}: {a.latest_activity_date or 'date not released'}"
+            + (f", {', '.join(a.categories)}" if a.categories else "")
+            for a in c.agencies
+        )
+        table.add_row(c.candidate_id, f"{c.priority:.1f}", agencies, "\n".join(c.reasons))
+    console.print(table)
+    if not response.candidates:
+        console.print("No review candidates you may see.")
+
+
+def render_review(response: broker_pb2.ReviewResponse, console: Console) -> None:
+    """One row per linked record: the agency's answer and, where it says who, the identity."""
+    table = Table(title=f"Review {response.review_id}", show_lines=True, expand=True)
+    table.add_column("Agency", style="bold", ratio=2)
+    table.add_column("Outcome", ratio=2)
+    table.add_column("Who", ratio=5)
+    table.add_column("Whom to call", ratio=3)
+    for row in response.rows:
+        words, style = OUTCOME_WORDS.get(row.outcome, ("Unknown", ""))
+        if row.outcome == common_pb2.OUTCOME_KNOWN:
+            words = "Identified"
+        table.add_row(row.agency_name, Text(words, style=style), _who(row), _contact(row.contact))
+    console.print(table)
+    console.print(f"Under agreement {response.agreement}. Record what you do with this in the case.")
+
+
+def _who(row: broker_pb2.ReviewRow) -> str:
+    if not row.HasField("identity"):
+        if row.outcome == common_pb2.OUTCOME_WITHHELD:
+            return "The agency restricts this record: call it"
+        return row.status.detail
+    s = row.identity
+    lines = [" ".join([*s.given_names, s.family_name])]
+    if s.date_of_birth:
+        lines.append(f"born {s.date_of_birth}")
+    address = ", ".join([*s.address.lines, s.address.postcode])
+    if address.strip(", "):
+        lines.append(address)
+    if s.nhs_number:
+        lines.append(f"NHS {s.nhs_number}")
+    lines += [f"also known as {' '.join([*o.given_names, o.family_name])}" for o in s.other_names]
+    return "\n".join(lines)

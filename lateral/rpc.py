@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 from collections.abc import Iterable, Sequence
 
 import grpc
+from google.protobuf import timestamp_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -129,3 +131,10 @@ def secure_channel(
     return grpc.aio.secure_channel(
         target, credentials, options=[*CHANNEL_OPTIONS, *options], interceptors=interceptors
     )
+
+
+def timestamp(at: dt.datetime) -> timestamp_pb2.Timestamp:
+    """An aware datetime as a protobuf Timestamp (UTC)."""
+    stamp = timestamp_pb2.Timestamp()
+    stamp.FromDatetime(at.astimezone(dt.UTC).replace(tzinfo=None))
+    return stamp

@@ -19,12 +19,14 @@ from zoneinfo import ZoneInfo
 
 import cedarpy
 
-from policy.agreement import DAYS, Agreement, Permission
+from policy.agreement import DAYS, FIELDS, Agreement, Permission
 from policy.cedar import ACTION, AGENCY, ORGANISATION, compile_policies, scope_clause_id
 from policy.purposes import ADULT_AGE
 
 SubjectKind = Literal["child", "adult", "unknown"]
 PERMITTED = "PERMITTED"
+# A party resolving its own records in a proactive review: no permission needed.
+OWN_RECORDS = "OWN_RECORDS"
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,26 @@ class PolicyEngine:
     ) -> bool:
         context = {**self._context(role, purpose, minute, subject), "category": category}
         return bool(self._cedar("disclose", organisation, agency, context).allowed)
+
+    def identity_decision(self, request: Request) -> Decision:
+        """Whether the requester may learn who a proactive review candidate's record at the agency is: its
+        own party's records always (OWN_RECORDS); anyone else's under a permission for the purpose that
+        releases "identity". The broker and each adapter decide with this, each with its own copy."""
+        holder = self.agreement.controller_of(request.agency)
+        if holder is not None and holder.id == request.organisation:
+            return Decision(
+                True, OWN_RECORDS, f"{holder.id} resolves its own records", (), released=frozenset(FIELDS)
+            )
+        decision = self.decide(request)
+        if decision.allowed and "identity" not in decision.released:
+            return Decision(
+                False,
+                "IDENTITY_NOT_RELEASED",
+                f"no permission lets {request.organisation} learn who a review candidate is at "
+                f"{request.agency}",
+                decision.clauses,
+            )
+        return decision
 
     def unpublished_categories(self, agency: str) -> frozenset[str]:
         """Categories an agency never publishes for proactive identification: those any restriction hides

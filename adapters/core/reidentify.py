@@ -33,7 +33,6 @@ _GENDERS = {
     "other": common_pb2.GENDER_OTHER,
     "not_known": common_pb2.GENDER_NOT_KNOWN,
 }
-OWN_RECORDS = "OWN_RECORDS"
 
 
 def identity_of(snapshot: SourceSnapshot, record_key: str) -> common_pb2.Subject | None:
@@ -76,31 +75,10 @@ class Reidentifier:
     def decide(
         self, request: adapter_pb2.ReidentifyRequest, engine: PolicyEngine, now: dt.datetime
     ) -> Decision:
-        """The agency's own decision: its own party always resolves its own records; anyone else needs a
-        permission releasing 'identity' for the purpose."""
-        agency = self._config.agency.id
-        holder = engine.agreement.controller_of(agency)
-        if holder is not None and request.requester.organisation == holder.id:
-            return Decision(
-                True,
-                OWN_RECORDS,
-                f"{holder.id} resolves its own records",
-                (),
-                released=frozenset({"outcome", "contact", "identity"}),
-            )
+        """The agency's own decision, under its own copy of the agreement (PolicyEngine.identity_decision)."""
         r = request.requester
-        decision = engine.decide(
-            PolicyRequest(r.organisation, r.role, request.purpose, agency, now, "unknown")
-        )
-        if decision.allowed and "identity" not in decision.released:
-            return Decision(
-                False,
-                "IDENTITY_NOT_RELEASED",
-                f"no permission lets {r.organisation} learn who a review candidate is at {agency} "
-                f"(release 'identity'); {decision.message}",
-                decision.clauses,
-            )
-        return decision
+        asked = PolicyRequest(r.organisation, r.role, request.purpose, self._config.agency.id, now, "unknown")
+        return engine.identity_decision(asked)
 
     async def _audit(self, kind: str, request: adapter_pb2.ReidentifyRequest, **fields: object) -> None:
         if self._recorder is None:

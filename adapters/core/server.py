@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
 from grpc_health.v1 import health_pb2
 from grpc_health.v1.health import HealthServicer
 from opentelemetry.trace import SpanKind
@@ -43,6 +42,7 @@ from lateral.rpc import (
     bind,
     insecure_channel,
     secure_channel,
+    timestamp,
 )
 from lateral.telemetry import Telemetry, incoming_context
 from pki.tls import Tls
@@ -445,9 +445,6 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
         context: grpc.aio.ServicerContext[adapter_pb2.DescribeRequest, adapter_pb2.DescribeResponse],
     ) -> adapter_pb2.DescribeResponse:
         index = self._index
-        built, refreshed = timestamp_pb2.Timestamp(), timestamp_pb2.Timestamp()
-        built.FromDatetime(index.built_at.astimezone(dt.UTC).replace(tzinfo=None))
-        refreshed.FromDatetime(index.refreshed_at.astimezone(dt.UTC).replace(tzinfo=None))
         return adapter_pb2.DescribeResponse(
             agency_id=self._config.agency.id,
             agency_name=self._config.agency.name,
@@ -455,8 +452,8 @@ class AdapterServicer(adapter_pb2_grpc.AgencyAdapterServicer):
             record_count=index.record_count,
             person_count=index.person_count,
             activity_count=index.activity_count,
-            index_built_at=built,
-            index_refreshed_at=refreshed,
+            index_built_at=timestamp(index.built_at),
+            index_refreshed_at=timestamp(index.refreshed_at),
             source_watermark=index.watermark,
             categories=self._config.categories,
             agreement=f"{self._agreement.id} v{self._agreement.version}",

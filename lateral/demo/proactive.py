@@ -8,7 +8,7 @@ from rich.console import Console
 
 from lateral.demo.agreement import DEMO_CALLER, DEMO_POLICE_CALLER
 from lateral.demo.federation import Federation
-from lateral.review_cli import render_candidates, render_review
+from lateral.render import render_candidates, render_review
 from protos.lateral.v1 import broker_pb2, broker_pb2_grpc, common_pb2
 
 PURPOSE = "proactive-review"

@@ -13,13 +13,13 @@ import asyncio
 import datetime as dt
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
 from grpc_health.v1.health import HealthServicer
 
 from audit.recorder import Recorder, open_recorder
@@ -31,7 +31,7 @@ from lateral.errors import (
     PermissionDeniedError,
     maps_errors,
 )
-from lateral.rpc import add_standard_services, bind, server_options
+from lateral.rpc import add_standard_services, bind, server_options, timestamp
 from linkage.candidates import ActivityEvent, ReviewCandidate, ReviewRules, review_candidates
 from linkage.encoding import DEFAULT_PARAMS
 from linkage.link import EncodedRecord, LinkParams, Member, link
@@ -70,12 +70,6 @@ class Linked:
 
 def epoch_of(key_id: str) -> int:
     return int(key_id.split(":", 1)[0])
-
-
-def _timestamp(at: dt.datetime) -> timestamp_pb2.Timestamp:
-    stamp = timestamp_pb2.Timestamp()
-    stamp.FromDatetime(at.astimezone(dt.UTC).replace(tzinfo=None))
-    return stamp
 
 
 class LinkageServicer(linkage_pb2_grpc.LinkageServicer):
@@ -315,9 +309,7 @@ class LinkageServicer(linkage_pb2_grpc.LinkageServicer):
             epoch_of(key_id),
             rules,
         )
-        counts: dict[str, int] = {}
-        for e in stored:
-            counts[e.agency] = counts.get(e.agency, 0) + 1
+        counts = dict(Counter(e.agency for e in stored))
         return Linked(key_id, self._clock(), tuple(candidates), encodings=counts, activity=activity)
 
     # Reading (the broker).
@@ -370,7 +362,7 @@ class LinkageServicer(linkage_pb2_grpc.LinkageServicer):
                 )
                 for c in chosen
             ],
-            linked_at=_timestamp(linked.at),
+            linked_at=timestamp(linked.at),
             key_id=linked.key_id,
             encodings=linked.encodings,
         )

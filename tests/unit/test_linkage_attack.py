@@ -12,12 +12,9 @@ from linkage import (
     EncodingParams,
     LinkageKey,
     encode_many,
-    frequency_attack,
-    reidentified_share,
-    tables_from_pools,
-    true_names,
 )
-from linkage.attack import undo_balancing
+from linkage.attack import frequency_attack, reidentified_share, true_names, undo_balancing
+from linkage.public_tables import tables_from_pools
 from tests.unit.linkage_town import cached_town, exactly
 
 KEY = LinkageKey(bytes(range(1, 33)), epoch=1)
